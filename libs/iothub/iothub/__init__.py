@@ -1,0 +1,1 @@
+"""IoT Hub shared library: wire contract, broker/DB plumbing, settings, logging, health."""

@@ -1,0 +1,7 @@
+"""The wire contract: device envelopes, MQTT topics, broker messages, commands."""
+
+from iothub.contract.envelope import Envelope, parse, validate
+from iothub.contract.errors import InvalidMessage, Reason
+from iothub.contract.ingest import GapNotice, IngestMessage
+
+__all__ = ["Envelope", "GapNotice", "IngestMessage", "InvalidMessage", "Reason", "parse", "validate"]

@@ -1,0 +1,88 @@
+"""The message the collector publishes to RabbitMQ for every accepted device message."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from iothub.contract.envelope import Envelope
+
+# Fixed namespace so a (device_id, epoch, seq) always maps to the same msg_id on any collector.
+MSG_NAMESPACE = uuid.UUID("5b1d6c8e-4f0e-4c57-9a4e-7f3f0f1d2c11")
+CONTENT_TYPE = "application/json"
+
+
+def message_id(device_id: str, epoch: int, seq: int) -> str:
+    """Deterministic id of a sequenced message; v1/status messages get a random one."""
+    if seq < 0:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(MSG_NAMESPACE, f"{device_id}/{epoch}/{seq}"))
+
+
+@dataclass(frozen=True, slots=True)
+class IngestMessage:
+    """Accepted device message plus what the collector learnt about it."""
+
+    msg_id: str
+    device_id: str
+    device_type: str
+    msg_type: str
+    ts: str
+    seq: int
+    epoch: int
+    received_at: str
+    source: str  # "mqtt" | "http"
+    body: dict[str, Any]
+
+    @classmethod
+    def from_envelope(cls, env: Envelope, *, device_type: str, epoch: int, source: str,
+                      received_at: datetime | None = None) -> IngestMessage:
+        """Wrap a validated envelope with its id, epoch and receipt time."""
+        now = (received_at or datetime.now(UTC)).isoformat()
+        return cls(message_id(env.device_id, epoch, env.seq), env.device_id, device_type, env.msg_type,
+                   env.ts.isoformat(), env.seq, epoch, now, source, env.body)
+
+    def encode(self) -> bytes:
+        """Serialise for the broker."""
+        return orjson.dumps({
+            "msg_id": self.msg_id, "device_id": self.device_id, "device_type": self.device_type,
+            "msg_type": self.msg_type, "ts": self.ts, "seq": self.seq, "epoch": self.epoch,
+            "received_at": self.received_at, "source": self.source, "body": self.body,
+        })
+
+    @classmethod
+    def decode(cls, raw: bytes) -> IngestMessage:
+        """Parse a broker message; raises ValueError/KeyError/TypeError on a foreign payload."""
+        d = orjson.loads(raw)
+        return cls(str(d["msg_id"]), d["device_id"], d["device_type"], d["msg_type"], d["ts"], int(d["seq"]),
+                   int(d["epoch"]), d["received_at"], d["source"], dict(d["body"]))
+
+
+@dataclass(frozen=True, slots=True)
+class GapNotice:
+    """Published by the collector when a device's sequence jumps forward."""
+
+    device_id: str
+    device_type: str
+    epoch: int
+    expected_seq: int
+    received_seq: int
+    missing: int
+    ts: str
+
+    def encode(self) -> bytes:
+        """Serialise for the broker."""
+        return orjson.dumps({"kind": "gap", "device_id": self.device_id, "device_type": self.device_type,
+                             "epoch": self.epoch, "expected_seq": self.expected_seq,
+                             "received_seq": self.received_seq, "missing": self.missing, "ts": self.ts})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> GapNotice:
+        """Parse a gap notice."""
+        d = orjson.loads(raw)
+        return cls(d["device_id"], d["device_type"], int(d["epoch"]), int(d["expected_seq"]),
+                   int(d["received_seq"]), int(d["missing"]), d["ts"])

@@ -1,0 +1,96 @@
+"""A thread-safe psycopg2 pool whose transactions turn connection failures into Unavailable."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+
+from iothub.errors import Unavailable
+
+psycopg2.extras.register_uuid()
+_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class Database:
+    """Pool of connections; `transaction()` yields a cursor and commits or rolls back."""
+
+    def __init__(self, dsn: str, *, minconn: int = 1, maxconn: int = 10, application_name: str = "iothub"):
+        self.dsn = dsn
+        self._kwargs = {"application_name": application_name, "connect_timeout": 5}
+        self._minconn, self._maxconn = minconn, maxconn
+        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._lock = threading.Lock()
+        self._in_use = 0
+
+    @property
+    def in_use(self) -> int:
+        """Connections currently checked out (for the pool gauge)."""
+        return self._in_use
+
+    @property
+    def size(self) -> int:
+        """Largest number of connections the pool opens."""
+        return self._maxconn
+
+    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = psycopg2.pool.ThreadedConnectionPool(
+                        self._minconn, self._maxconn, self.dsn, **self._kwargs)
+                except _CONNECTION_ERRORS as exc:
+                    raise Unavailable(f"database: {exc}".strip()) from exc
+            return self._pool
+
+    @contextmanager
+    def transaction(self, *, dict_rows: bool = False) -> Iterator[psycopg2.extensions.cursor]:
+        """One transaction on a pooled connection; a broken connection is discarded, not reused."""
+        pool = self._get_pool()
+        try:
+            conn = pool.getconn()
+        except psycopg2.pool.PoolError as exc:
+            raise Unavailable(f"database pool: {exc}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise Unavailable(f"database: {exc}".strip()) from exc
+        self._in_use += 1
+        broken = False
+        try:
+            factory = psycopg2.extras.RealDictCursor if dict_rows else None
+            with conn.cursor(cursor_factory=factory) as cur:
+                yield cur
+            conn.commit()
+        except _CONNECTION_ERRORS as exc:
+            broken = True
+            raise Unavailable(f"database: {exc}".strip()) from exc
+        except BaseException:
+            broken = conn.closed != 0
+            if not broken:
+                try:
+                    conn.rollback()
+                except _CONNECTION_ERRORS:
+                    broken = True
+            raise
+        finally:
+            self._in_use -= 1
+            pool.putconn(conn, close=broken or conn.closed != 0)
+
+    def ping(self) -> bool:
+        """True when a trivial query succeeds."""
+        try:
+            with self.transaction() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        except Unavailable:
+            return False
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None

@@ -1,0 +1,198 @@
+"""Batching RabbitMQ consumer with the one policy that decides ack, retry or dead-letter.
+
+Policy, for every delivered message:
+- handler succeeded                     -> ack (after the handler stored it durably);
+- handler raised `Rejected` for it      -> publish to the dead-letter exchange with the reason, then ack;
+- handler raised `Unavailable`          -> keep it, back off and retry the whole batch, forever
+                                           (a store outage must never lose data);
+- handler raised anything else          -> retry message by message; a message failing
+                                           `max_attempts` times is dead-lettered with the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pika
+from pika.exceptions import AMQPError
+from prometheus_client import Counter, Gauge, Histogram
+
+from iothub import topology
+from iothub.errors import Rejected, Unavailable
+
+log = logging.getLogger(__name__)
+
+CONSUMED = Counter("iothub_consumer_messages_total", "Messages settled by consumers", ["queue", "outcome"])
+BATCH_SECONDS = Histogram("iothub_consumer_batch_seconds", "Handler time per batch", ["queue"])
+BATCH_SIZE = Histogram("iothub_consumer_batch_size", "Messages per handled batch", ["queue"],
+                       buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500))
+RETRIES = Counter("iothub_consumer_retries_total", "Batches retried because a dependency was down", ["queue"])
+BACKLOG = Gauge("iothub_queue_backlog", "Messages ready in the queue at the last check", ["queue"])
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One message as the handler sees it."""
+
+    body: bytes
+    routing_key: str
+    exchange: str
+    headers: dict
+    message_id: str | None
+    redelivered: bool
+    tag: int = field(repr=False, default=0)
+
+
+# A handler stores a batch and returns, per failed message, the Rejected error (others are stored).
+BatchHandler = Callable[[Sequence[Delivery]], dict[int, Rejected] | None]
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Tuning of one consumer."""
+
+    queue: str
+    batch_size: int = 200
+    batch_wait: float = 0.2
+    prefetch: int = 1000
+    max_attempts: int = 5
+    max_backoff: float = 15.0
+
+
+class BatchConsumer:
+    """Consumes a queue in batches on a BlockingConnection; reconnects and redelivery are normal."""
+
+    def __init__(self, url: str, config: ConsumerConfig, handler: BatchHandler, *, name: str = "consumer"):
+        self._params = pika.URLParameters(url)
+        self._params.client_properties = {"connection_name": name}
+        self.config = config
+        self._handler = handler
+        self._stop = threading.Event()
+        self._attempts: dict[str, int] = {}
+        self._pending: list[Delivery] = []
+        self._first_at = 0.0
+        self.connected = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and return."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume until stop(); survives broker restarts."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._consume()
+                backoff = 0.5
+            except (AMQPError, OSError) as exc:
+                log.warning("consumer connection lost", extra={"queue": self.config.queue, "error": str(exc)})
+            self.connected.clear()
+            self._pending.clear()  # unacked messages come back from the broker
+            if self._stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.config.max_backoff)
+
+    def _consume(self) -> None:
+        conn = pika.BlockingConnection(self._params)
+        try:
+            channel = conn.channel()
+            topology.declare(channel)
+            channel.confirm_delivery()  # dead-letter publishes are confirmed before the ack
+            channel.basic_qos(prefetch_count=self.config.prefetch)
+            channel.basic_consume(self.config.queue, self._on_message)
+            self.connected.set()
+            last_depth = 0.0
+            while not self._stop.is_set():
+                conn.process_data_events(time_limit=self._wait_time())
+                if self._pending and (len(self._pending) >= self.config.batch_size
+                                      or time.monotonic() - self._first_at >= self.config.batch_wait):
+                    self._flush(conn, channel)
+                if time.monotonic() - last_depth > 5:
+                    last_depth = time.monotonic()
+                    depth = channel.queue_declare(self.config.queue, passive=True).method.message_count
+                    BACKLOG.labels(self.config.queue).set(depth)
+            if self._pending:
+                self._flush(conn, channel)
+        finally:
+            if conn.is_open:
+                conn.close()
+
+    def _wait_time(self) -> float:
+        if not self._pending:
+            return 0.5
+        return max(0.0, self.config.batch_wait - (time.monotonic() - self._first_at))
+
+    def _on_message(self, channel, method, props, body) -> None:
+        if not self._pending:
+            self._first_at = time.monotonic()
+        self._pending.append(Delivery(body, method.routing_key, method.exchange, dict(props.headers or {}),
+                                      props.message_id, method.redelivered, method.delivery_tag))
+
+    def _flush(self, conn, channel) -> None:
+        batch, self._pending = self._pending, []
+        BATCH_SIZE.labels(self.config.queue).observe(len(batch))
+        self._handle(conn, channel, batch)
+
+    def _handle(self, conn, channel, batch: list[Delivery]) -> None:
+        queue = self.config.queue
+        backoff = 0.5
+        while True:
+            started = time.monotonic()
+            try:
+                failures = self._handler(batch) or {}
+                BATCH_SECONDS.labels(queue).observe(time.monotonic() - started)
+                break
+            except Unavailable as exc:
+                RETRIES.labels(queue).inc()
+                log.warning("dependency unavailable, retrying batch",
+                            extra={"queue": queue, "error": str(exc), "batch": len(batch)})
+                conn.sleep(backoff)  # sleep while servicing heartbeats
+                backoff = min(backoff * 2, self.config.max_backoff)
+                if self._stop.is_set():
+                    channel.basic_nack(batch[-1].tag, multiple=True, requeue=True)
+                    return
+            except Exception:
+                if len(batch) == 1:
+                    failures = self._count_failure(batch[0])
+                    break
+                for delivery in batch:  # isolate the poison message
+                    self._handle(conn, channel, [delivery])
+                return
+        for index, delivery in enumerate(batch):
+            error = failures.get(index)
+            if error is None:
+                CONSUMED.labels(queue, "stored").inc()
+                self._attempts.pop(delivery.message_id or "", None)
+            elif isinstance(error, Rejected):
+                self._dead_letter(channel, delivery, error)
+                CONSUMED.labels(queue, "dead_lettered").inc()
+            else:  # retry later
+                channel.basic_nack(delivery.tag, requeue=True)
+                CONSUMED.labels(queue, "retried").inc()
+                continue
+            channel.basic_ack(delivery.tag)
+
+    def _count_failure(self, delivery: Delivery) -> dict[int, Exception]:
+        key = delivery.message_id or f"{delivery.routing_key}:{hash(delivery.body)}"
+        attempts = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempts
+        log.exception("handler failed", extra={"queue": self.config.queue, "attempt": attempts})
+        if attempts >= self.config.max_attempts:
+            self._attempts.pop(key, None)
+            return {0: Rejected("handler_error", f"failed {attempts} times")}
+        return {0: RuntimeError("retry")}
+
+    def _dead_letter(self, channel, delivery: Delivery, error: Rejected) -> None:
+        headers = dict(delivery.headers)
+        headers.update({topology.DL_REASON: error.reason, topology.DL_DETAIL: error.detail[:1000],
+                        topology.DL_SOURCE: self.config.queue, topology.DL_EXCHANGE: delivery.exchange,
+                        topology.DL_ROUTING_KEY: delivery.routing_key})
+        channel.basic_publish(topology.DEAD_LETTER_EXCHANGE, "", delivery.body,
+                              pika.BasicProperties(delivery_mode=2, headers=headers,
+                                                   message_id=delivery.message_id))
+        log.warning("message dead-lettered", extra={"queue": self.config.queue, "reason": error.reason,
+                                                    "detail": error.detail[:200]})

@@ -1,0 +1,222 @@
+"""Thread-safe RabbitMQ publisher with pipelined publisher confirms on one pika SelectConnection."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pika
+from pika.adapters.select_connection import SelectConnection
+from pika.spec import Basic
+
+from iothub import topology
+from iothub.errors import Unavailable
+
+log = logging.getLogger(__name__)
+Confirm = Callable[[bool], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    exchange: str
+    routing_key: str
+    body: bytes
+    properties: pika.BasicProperties
+    on_confirm: Confirm
+
+
+class ConfirmPublisher:
+    """Publishes from any thread; `on_confirm(True)` runs once RabbitMQ has the message durably.
+
+    Confirms are pipelined: many messages are in flight at once and the broker's (multiple)
+    acks settle them in order. On nack or connection loss every unsettled message is settled
+    with False; the caller decides whether to retry. The connection is re-established with backoff.
+    """
+
+    def __init__(self, url: str, *, name: str = "publisher", declare: bool = True,
+                 max_backoff: float = 10.0, on_state: Callable[[bool], None] | None = None):
+        self._params = pika.URLParameters(url)
+        self._params.client_properties = {"connection_name": name}
+        self._declare = declare
+        self._max_backoff = max_backoff
+        self._on_state = on_state
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._unconfirmed: collections.OrderedDict[int, Confirm] = collections.OrderedDict()
+        self._tag = 0
+        self._conn: SelectConnection | None = None
+        self._channel = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = 0.5
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True while a confirm channel is open."""
+        return self._ready.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        """Messages published but not yet confirmed."""
+        return len(self._unconfirmed) + len(self._queue)
+
+    def start(self, timeout: float = 15.0) -> ConfirmPublisher:
+        """Start the I/O thread and wait for the first channel."""
+        self._thread = threading.Thread(target=self._run, name="rabbit-publisher", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise Unavailable("RabbitMQ: publisher channel not open")
+        return self
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until a channel is open or the timeout passes."""
+        return self._ready.wait(timeout)
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, on_confirm: Confirm, *,
+                message_id: str | None = None, headers: dict | None = None,
+                content_type: str = "application/json") -> None:
+        """Queue a persistent message; on_confirm runs on the I/O thread, so keep it short."""
+        if not self._ready.is_set():
+            on_confirm(False)
+            return
+        props = pika.BasicProperties(delivery_mode=2, content_type=content_type,
+                                     message_id=message_id, headers=headers)
+        self._queue.append(_Pending(exchange, routing_key, body, props, on_confirm))
+        conn = self._conn
+        if conn is not None:
+            # A closing loop raises here; the reconnect path publishes or settles the queue.
+            with contextlib.suppress(Exception):
+                conn.ioloop.add_callback_threadsafe(self._drain)
+
+    def publish_wait(self, exchange: str, routing_key: str, body: bytes, *, timeout: float = 10.0,
+                     **kwargs) -> bool:
+        """Publish and block until confirmed; for low-rate callers such as HTTP handlers."""
+        done = threading.Event()
+        result: list[bool] = []
+
+        def settle(ok: bool) -> None:
+            result.append(ok)
+            done.set()
+
+        self.publish(exchange, routing_key, body, settle, **kwargs)
+        return done.wait(timeout) and result[0]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection after settling what is in flight (best effort within timeout)."""
+        self._stopping.set()
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already closed
+                conn.ioloop.add_callback_threadsafe(self._close)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- I/O thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self._declare:
+                    self._declare_topology()
+                self._conn = SelectConnection(self._params, on_open_callback=self._on_open,
+                                              on_open_error_callback=self._on_open_error,
+                                              on_close_callback=self._on_closed)
+                self._conn.ioloop.start()
+            except Exception as exc:  # keep the I/O thread alive through any broker failure
+                log.warning("publisher connection failed", extra={"error": str(exc)})
+            self._set_ready(False)
+            self._fail_all()
+            if self._stopping.wait(self._backoff):
+                break
+            self._backoff = min(self._backoff * 2, self._max_backoff)
+
+    def _declare_topology(self) -> None:
+        conn = pika.BlockingConnection(self._params)
+        try:
+            topology.declare(conn.channel())
+        finally:
+            conn.close()
+
+    def _on_open(self, conn) -> None:
+        conn.channel(on_open_callback=self._on_channel)
+
+    def _on_open_error(self, conn, exc) -> None:
+        log.warning("publisher cannot connect", extra={"error": str(exc)})
+        conn.ioloop.stop()
+
+    def _on_closed(self, conn, reason) -> None:
+        self._set_ready(False)
+        self._channel = None
+        conn.ioloop.stop()
+
+    def _on_channel(self, channel) -> None:
+        self._channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.confirm_delivery(self._on_delivery, callback=self._on_confirm_mode)
+
+    def _on_confirm_mode(self, _frame) -> None:
+        self._tag = 0
+        self._backoff = 0.5
+        self._set_ready(True)
+        self._drain()
+
+    def _on_channel_closed(self, channel, reason) -> None:
+        log.warning("publisher channel closed", extra={"error": str(reason)})
+        self._set_ready(False)
+        if self._conn is not None and self._conn.is_open:
+            self._conn.close()
+
+    def _drain(self) -> None:
+        channel = self._channel
+        while self._queue and channel is not None and channel.is_open:
+            item = self._queue.popleft()
+            self._tag += 1
+            self._unconfirmed[self._tag] = item.on_confirm
+            channel.basic_publish(item.exchange, item.routing_key, item.body, item.properties)
+
+    def _on_delivery(self, frame) -> None:
+        method = frame.method
+        ok = isinstance(method, Basic.Ack)
+        tag = method.delivery_tag
+        if method.multiple:
+            while self._unconfirmed:
+                first = next(iter(self._unconfirmed))
+                if first > tag:
+                    break
+                self._settle(self._unconfirmed.pop(first), ok)
+        else:
+            callback = self._unconfirmed.pop(tag, None)
+            if callback is not None:
+                self._settle(callback, ok)
+
+    def _close(self) -> None:
+        if self._conn is not None and self._conn.is_open:
+            self._conn.close()
+        elif self._conn is not None:
+            self._conn.ioloop.stop()
+
+    def _fail_all(self) -> None:
+        while self._unconfirmed:
+            _, callback = self._unconfirmed.popitem(last=False)
+            self._settle(callback, False)
+        while self._queue:
+            self._settle(self._queue.popleft().on_confirm, False)
+
+    def _set_ready(self, ready: bool) -> None:
+        was = self._ready.is_set()
+        (self._ready.set if ready else self._ready.clear)()
+        if was != ready and self._on_state is not None:
+            self._on_state(ready)
+
+    @staticmethod
+    def _settle(callback: Confirm, ok: bool) -> None:
+        try:
+            callback(ok)
+        except Exception:  # a caller's bug must not kill the I/O thread that serves everyone
+            log.exception("confirm callback failed")

@@ -1,0 +1,1 @@
+"""Test support: real local infrastructure, isolated per test run."""
