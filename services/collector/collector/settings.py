@@ -1,0 +1,101 @@
+"""Every environment variable the collector reads, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iothub.settings import Env
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Collector configuration."""
+
+    environment: str
+    log_level: str
+    database_url: str
+    amqp_url: str
+    metrics_port: int
+    # MQTT bridge
+    mqtt_host: str
+    mqtt_port: int
+    mqtt_username: str | None
+    mqtt_password: str | None
+    mqtt_client_id: str
+    mqtt_topic_prefix: str
+    mqtt_share_group: str | None
+    mqtt_keepalive: int
+    max_payload_bytes: int
+    # HTTP ingest
+    http_enabled: bool
+    http_port: int
+    http_require_token: bool
+    # sequence tracking
+    seq_flush_interval: float
+    reboot_uptime_s: int
+    device_cache_ttl: float
+    # writers: which run, and their stores
+    writers: tuple[str, ...]  # any of: series, archive, state, dead_letters
+    series_backends: tuple[str, ...]  # any of: postgres, influxdb
+    series_retention_days: int
+    influxdb_url: str | None
+    influxdb_token: str | None
+    influxdb_org: str
+    influxdb_bucket: str
+    archive_backend: str  # s3 | filesystem
+    archive_dir: str
+    archive_gzip: bool
+    archive_window_s: int
+    s3_endpoint: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_secure: bool
+    writer_batch_size: int
+    writer_batch_wait: float
+
+
+def load(env: Env | None = None) -> Settings:
+    """Read the collector's settings from the environment (or the given Env)."""
+    env = env or Env()
+    environment = env.str("IOTHUB_ENV", "production")
+    return Settings(
+        environment=environment,
+        log_level=env.str("LOG_LEVEL", "INFO"),
+        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
+        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        metrics_port=env.int("METRICS_PORT", 9110),
+        mqtt_host=env.str("MQTT_HOST", "127.0.0.1"),
+        mqtt_port=env.int("MQTT_PORT", 1883),
+        mqtt_username=env.optional("MQTT_USERNAME"),
+        mqtt_password=env.optional("MQTT_PASSWORD"),
+        mqtt_client_id=env.str("MQTT_CLIENT_ID", "iothub-collector"),
+        mqtt_topic_prefix=env.str("MQTT_TOPIC_PREFIX", ""),
+        mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
+        mqtt_keepalive=env.int("MQTT_KEEPALIVE", 30),
+        max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
+        http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
+        http_port=env.int("HTTP_PORT", 8081),
+        http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
+        seq_flush_interval=env.float("SEQ_FLUSH_INTERVAL", 1.0),
+        reboot_uptime_s=env.int("REBOOT_UPTIME_S", 120),
+        device_cache_ttl=env.float("DEVICE_CACHE_TTL", 30.0),
+        writers=env.list("WRITERS", "series,archive,state,dead_letters"),
+        series_backends=env.list("SERIES_BACKENDS", "postgres"),
+        series_retention_days=env.int("SERIES_RETENTION_DAYS", 90),
+        influxdb_url=env.optional("INFLUXDB_URL"),
+        influxdb_token=env.optional("INFLUXDB_TOKEN"),
+        influxdb_org=env.str("INFLUXDB_ORG", "iot-org"),
+        influxdb_bucket=env.str("INFLUXDB_BUCKET", "iot-metrics"),
+        archive_backend=env.str("ARCHIVE_BACKEND", "s3"),
+        archive_dir=env.str("ARCHIVE_DIR", "./.run/archive"),
+        archive_gzip=env.bool("ARCHIVE_GZIP", False),
+        archive_window_s=env.int("ARCHIVE_WINDOW_S", 300),
+        s3_endpoint=env.optional("S3_ENDPOINT"),
+        s3_access_key=env.optional("S3_ACCESS_KEY"),
+        s3_secret_key=env.optional("S3_SECRET_KEY"),
+        s3_bucket=env.str("S3_BUCKET", "iot-data"),
+        s3_secure=env.bool("S3_SECURE", False),
+        writer_batch_size=env.int("WRITER_BATCH_SIZE", 500),
+        writer_batch_wait=env.float("WRITER_BATCH_WAIT", 0.2),
+    )
