@@ -80,7 +80,8 @@ def load(env: Env | None = None) -> Settings:
         seq_flush_interval=env.float("SEQ_FLUSH_INTERVAL", 1.0),
         reboot_uptime_s=env.int("REBOOT_UPTIME_S", 120),
         device_cache_ttl=env.float("DEVICE_CACHE_TTL", 30.0),
-        writers=env.list("WRITERS", "series,archive,state,dead_letters"),
+        # WRITERS=none runs the ingest edge alone (an empty value means "unset" to Env, hence the word).
+        writers=tuple(w for w in env.list("WRITERS", "series,archive,state,dead_letters") if w != "none"),
         series_backends=env.list("SERIES_BACKENDS", "postgres"),
         series_retention_days=env.int("SERIES_RETENTION_DAYS", 90),
         influxdb_url=env.optional("INFLUXDB_URL"),

@@ -1,1 +1,115 @@
-"""device_manager."""
+"""IoT Hub device manager: the operators' REST API (`gunicorn "device_manager:create_app()"`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, request
+
+from device_manager import api as blueprints
+from device_manager import errors, metrics
+from device_manager.api.system import bp as system_bp
+from device_manager.auth import passwords
+from device_manager.auth import tokens as jwt_setup
+from device_manager.errors import error_response
+from device_manager.extensions import Context, IotApi, jwt, limiter
+from device_manager.mqtt import CommandPublisher
+from device_manager.repositories.users import UserRepository
+from device_manager.settings import Settings, load
+from iothub import logs
+from iothub.db import Database
+from iothub.errors import Unavailable
+from iothub.settings import Env
+
+log = logging.getLogger("device_manager")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; `config` may hold `environ` (a mapping read instead of os.environ), Settings field
+    overrides by their lowercase names, and upper-case Flask config keys."""
+    config = dict(config or {})
+    settings = _settings(config)
+    app = Flask(__name__, static_url_path="/api/v1/static")
+    app.config.update(_flask_config(settings))
+    app.config.update({k: v for k, v in config.items() if k.isupper()})
+    if not app.testing:
+        logs.configure("device-manager", settings.log_level)
+    passwords.configure(app.config.get("PASSWORD_HASH_TIME_COST"), app.config.get("PASSWORD_HASH_MEMORY_COST"))
+
+    db = Database(settings.database_url, maxconn=settings.db_pool_max, application_name="device-manager")
+    publisher = CommandPublisher(settings.mqtt_host, settings.mqtt_port, client_id=settings.mqtt_client_id,
+                                 username=settings.mqtt_username, password=settings.mqtt_password,
+                                 topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,
+                                 timeout=settings.mqtt_publish_timeout_s)
+    context = Context(settings=settings, db=db, publisher=publisher,
+                      checks={"database": db.ping, "mqtt": publisher.is_connected})
+    app.extensions["device_manager"] = context
+
+    api = IotApi()
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    jwt.init_app(app)
+    jwt_setup.register(jwt)
+    limiter.init_app(app)
+    errors.register(app)
+    metrics.install(app)
+    app.before_request(_require_json_body)
+    app.register_blueprint(system_bp)
+    blueprints.register(api)
+    app.extensions["device_manager_api"] = api
+    _bootstrap_admin(db, settings)
+    return app
+
+
+def _settings(config: dict[str, Any]) -> Settings:
+    environ = config.pop("environ", None)
+    settings = load(Env(environ) if environ is not None else None)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    overrides = {k: config.pop(k) for k in list(config) if k in fields}
+    return dataclasses.replace(settings, **overrides)
+
+
+def _flask_config(s: Settings) -> dict[str, Any]:
+    return {
+        "JWT_SECRET_KEY": s.jwt_secret_key,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=s.access_token_minutes),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=s.refresh_token_days),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "MAX_CONTENT_LENGTH": s.max_body_bytes,
+        "LOGIN_RATE_LIMIT": s.login_rate_limit,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "API_TITLE": "IoT Hub API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {"security": [{"bearerAuth": []}],
+                             "info": {"description": "Operators' REST API of IoT Hub. Errors: "
+                                                     '{"error": {"code", "message", "details"}}.'}},
+    }
+
+
+def _require_json_body():
+    """A request body on POST/PUT/PATCH must be JSON (415 otherwise); bodiless requests pass."""
+    if request.method not in _BODY_METHODS:
+        return None
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if has_body and not request.is_json:
+        return error_response(415, "unsupported_media_type", "Request bodies must be application/json",
+                              {"content_type": request.content_type})
+    return None
+
+
+def _bootstrap_admin(db: Database, settings: Settings) -> None:
+    """Create the first admin from ADMIN_EMAIL/ADMIN_PASSWORD when no admin exists yet."""
+    if not (settings.admin_email and settings.admin_password):
+        return
+    try:
+        if UserRepository(db).ensure_admin(settings.admin_email, passwords.hash_password(settings.admin_password)):
+            log.info("created the first admin", extra={"email": settings.admin_email})
+    except Unavailable as exc:
+        log.warning("could not check for an admin at start-up", extra={"error": str(exc)})

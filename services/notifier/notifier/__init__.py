@@ -1,1 +1,1 @@
-"""notifier."""
+"""Notifier: delivers event changes to subscriptions over log, webhook and email."""

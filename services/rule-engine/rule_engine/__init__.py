@@ -1,1 +1,1 @@
-"""rule_engine."""
+"""IoT Hub rule engine: threshold and built-in rules turning telemetry into events (transactional outbox)."""

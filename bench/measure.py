@@ -1,0 +1,118 @@
+"""Loss and latency of a run: the simulator's ledger joined to what the stores hold."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One published message as the simulator recorded it."""
+
+    device_id: str
+    epoch: int
+    seq: int
+    msg_type: str
+    publish_ts: float  # unix seconds
+
+
+def read_ledger(path: Path) -> list[LedgerRow]:
+    """Parse the simulator's CSV ledger (device_id,epoch,seq,msg_type,publish_ts)."""
+    rows = []
+    with path.open() as fh:
+        for rec in csv.DictReader(fh):
+            ts = rec["publish_ts"]
+            when = float(ts) if ts.replace(".", "", 1).isdigit() else datetime.fromisoformat(ts).timestamp()
+            rows.append(LedgerRow(rec["device_id"], int(rec["epoch"]), int(rec["seq"]), rec["msg_type"], when))
+    return rows
+
+
+def percentiles(values: list[float], points=(50, 95, 99, 100)) -> dict[str, float]:
+    """Nearest-rank percentiles, in the unit of the values; empty input gives an empty dict."""
+    if not values:
+        return {}
+    ordered = sorted(values)
+    out = {}
+    for p in points:
+        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+        out["max" if p == 100 else f"p{p}"] = ordered[index]
+    return out
+
+
+def series_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
+    """Lost / duplicated telemetry datagrams and publish -> stored latency from the telemetry table."""
+    published = {(r.device_id, r.seq): r.publish_ts for r in ledger if r.msg_type == "telemetry"}
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT device_id, seq, count(*), extract(epoch FROM min(stored_at)) "
+                        "FROM telemetry GROUP BY device_id, seq")
+            stored = {(d, s): (n, at) for d, s, n, at in cur.fetchall()}
+    finally:
+        conn.close()
+    lost = [k for k in published if k not in stored]
+    duplicated = [k for k, (n, _) in stored.items() if n > 1]
+    latencies = [stored[k][1] - ts for k, ts in published.items() if k in stored]
+    return {"published": len(published), "stored": sum(n for n, _ in stored.values()), "lost": len(lost),
+            "duplicated": len(duplicated), "latency_ms": {k: v * 1000 for k, v in percentiles(latencies).items()}}
+
+
+def event_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
+    """Publish of the first breaching reading -> event row, and event -> first notification attempt."""
+    first_publish = {}
+    for r in ledger:
+        if r.msg_type == "telemetry":
+            first_publish.setdefault(r.device_id, r.publish_ts)
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT e.device_id, extract(epoch FROM e.first_ts), extract(epoch FROM e.created_at),
+                       extract(epoch FROM min(a.started_at))
+                FROM events e
+                LEFT JOIN notifications n ON n.event_id = e.id
+                LEFT JOIN notification_attempts a ON a.notification_id = n.id
+                WHERE e.rule_kind = 'threshold'
+                GROUP BY e.id""")
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    # Latency from the device timestamp of the breaching reading to the event row / first attempt.
+    to_event = [created - first for _, first, created, _ in rows if created and first]
+    to_notify = [attempt - first for _, first, _, attempt in rows if attempt and first]
+    return {"events": len(rows),
+            "reading_to_event_ms": {k: v * 1000 for k, v in percentiles(to_event).items()},
+            "reading_to_notification_ms": {k: v * 1000 for k, v in percentiles(to_notify).items()}}
+
+
+def timeline(dsn: str, ledger: list[LedgerRow], t0: float) -> list[dict]:
+    """Per second since t0: messages published, rows stored, and publish -> stored p50/p99 of that second."""
+    published_at = {(r.device_id, r.seq): r.publish_ts for r in ledger if r.msg_type == "telemetry"}
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT device_id, seq, extract(epoch FROM stored_at) FROM telemetry")
+            stored = cur.fetchall()
+    finally:
+        conn.close()
+    seconds: dict[int, dict] = {}
+    for ts in published_at.values():
+        seconds.setdefault(int(ts - t0), {"published": 0, "stored": 0, "lat": []})["published"] += 1
+    for device_id, seq, at in stored:
+        bucket = seconds.setdefault(int(at - t0), {"published": 0, "stored": 0, "lat": []})
+        bucket["stored"] += 1
+        sent = published_at.get((device_id, seq))
+        if sent is not None:
+            seconds.setdefault(int(sent - t0), {"published": 0, "stored": 0, "lat": []})["lat"].append(at - sent)
+    out = []
+    for second in sorted(seconds):
+        b = seconds[second]
+        p = percentiles(b["lat"])
+        out.append({"t": second, "published_per_s": b["published"], "stored_per_s": b["stored"],
+                    "p50_ms": p.get("p50", 0) * 1000, "p99_ms": p.get("p99", 0) * 1000})
+    return out

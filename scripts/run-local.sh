@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make run`: the project's Mosquitto and a SeaweedFS S3 gateway under .run/, then every service under honcho.
+# Ctrl-C (or SIGTERM) stops the services, Mosquitto and SeaweedFS. Expects `make install migrate` to have run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BIN=$ROOT/.venv/bin
+RUN=$ROOT/.run
+ENV_FILE=${ENV_FILE:-$ROOT/.env.development}
+PROCFILE=${PROCFILE:-$ROOT/Procfile}
+
+set -a
+# shellcheck disable=SC1090
+. "$ENV_FILE"
+set +a
+MQTT_PORT=${MQTT_PORT:-11883}
+S3_PORT=${S3_ENDPOINT##*:}
+# SeaweedFS mini runs several servers; pin them all so nothing lands on a port the services use (gRPC = port+10000).
+SEAWEED_MASTER_PORT=${SEAWEED_MASTER_PORT:-9333}
+SEAWEED_VOLUME_PORT=${SEAWEED_VOLUME_PORT:-8340}
+SEAWEED_FILER_PORT=${SEAWEED_FILER_PORT:-8888}
+SEAWEED_WEBDAV_PORT=${SEAWEED_WEBDAV_PORT:-7333}
+SEAWEED_ADMIN_PORT=${SEAWEED_ADMIN_PORT:-23646}
+SEAWEED_ICEBERG_PORT=${SEAWEED_ICEBERG_PORT:-8181}
+SEAWEED_LANCE_PORT=${SEAWEED_LANCE_PORT:-8335}
+
+command -v mosquitto >/dev/null || { echo "mosquitto is not installed: run \`make system-deps\`" >&2; exit 1; }
+mkdir -p "$RUN/mosquitto/data" "$RUN/seaweed" "$RUN/logs"
+PIDS=()
+
+log() { printf '\033[1m[run-local]\033[0m %s\n' "$*"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # wait_port PORT NAME PID LOGFILE
+  for _ in $(seq 1 300); do
+    port_open "$1" && return 0
+    if ! kill -0 "$3" 2>/dev/null; then
+      log "$2 exited; last lines of $4:"; tail -n 20 "$4" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  log "$2 did not open port $1 within 60 s (see $4)"; return 1
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  log "stopping Mosquitto and SeaweedFS"
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for port in "$MQTT_PORT" "$S3_PORT"; do
+  if port_open "$port"; then
+    log "port $port is already in use (a previous \`make run\` still running?)"; exit 1
+  fi
+done
+
+# Mosquitto: the deployment config with a local listener, persistence under .run/ and the log in .run/logs.
+CONF=$RUN/mosquitto/mosquitto.conf
+{
+  sed -E -e "s|^listener .*|listener $MQTT_PORT 127.0.0.1|" \
+         -e "s|^persistence_location .*|persistence_location $RUN/mosquitto/data/|" \
+         -e '/^(log_dest|pid_file|user) /d' deploy/mosquitto/mosquitto.conf
+  # As root Mosquitto would switch to the `mosquitto` user, who cannot write the persistence dir in the checkout.
+  [ "$(id -u)" = 0 ] && echo "user root"
+  echo "log_dest stdout"
+} > "$CONF"
+setsid mosquitto -c "$CONF" > "$RUN/logs/mosquitto.log" 2>&1 &
+PIDS+=($!)
+wait_port "$MQTT_PORT" Mosquitto "$!" "$RUN/logs/mosquitto.log"
+log "Mosquitto on 127.0.0.1:$MQTT_PORT (log .run/logs/mosquitto.log)"
+
+setsid "$BIN/weed" mini -dir="$RUN/seaweed" -ip=127.0.0.1 -admin.ui=false -master.telemetry=false \
+  -s3.port="$S3_PORT" -master.port="$SEAWEED_MASTER_PORT" -volume.port="$SEAWEED_VOLUME_PORT" \
+  -filer.port="$SEAWEED_FILER_PORT" -webdav.port="$SEAWEED_WEBDAV_PORT" -admin.port="$SEAWEED_ADMIN_PORT" \
+  -s3.port.iceberg="$SEAWEED_ICEBERG_PORT" -s3.port.lance="$SEAWEED_LANCE_PORT" \
+  > "$RUN/logs/seaweedfs.log" 2>&1 &
+PIDS+=($!)
+wait_port "$S3_PORT" SeaweedFS "$!" "$RUN/logs/seaweedfs.log"
+log "SeaweedFS S3 on 127.0.0.1:$S3_PORT, bucket $S3_BUCKET (log .run/logs/seaweedfs.log)"
+
+cat <<INFO
+
+  Device manager API   http://127.0.0.1:8080/            (sign in as $ADMIN_EMAIL / $ADMIN_PASSWORD)
+  Metrics              collector http://127.0.0.1:9110/metrics   rule-engine :9120   notifier :9130
+                       simulator :9140   device-manager http://127.0.0.1:8080/metrics
+  Collector ingest     http://127.0.0.1:8081/
+  MQTT                 mosquitto_sub -p $MQTT_PORT -t 'iot/#' -v
+  Database             psql $DATABASE_URL
+  Ctrl-C stops everything.
+
+INFO
+
+# Mosquitto and SeaweedFS run in their own sessions, so Ctrl-C reaches only honcho: the services stop first (the
+# simulator still publishes its offline statuses), then the EXIT trap stops the infrastructure.
+PATH=$BIN:$PATH "$BIN/honcho" start -f "$PROCFILE" -e "$ENV_FILE" -d "$ROOT" "$@" &
+HONCHO=$!
+trap 'kill -TERM "$HONCHO" 2>/dev/null || true' INT TERM
+wait "$HONCHO" || true  # returns early when a signal arrives...
+wait "$HONCHO" || true  # ...then waits for honcho to stop every service

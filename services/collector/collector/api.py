@@ -1,0 +1,103 @@
+"""HTTP ingest: POST /api/v1/telemetry with the protocol v2 envelope, answered after the RabbitMQ confirm."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+from collector.service import ACCEPTED, DUPLICATE, REJECTED, Ingest, Outcome
+from iothub.contract import Reason
+from iothub.errors import Unavailable
+
+CONFIRM_TIMEOUT = 10.0
+_STATUS = {Reason.TOO_LARGE: 413, Reason.UNAUTHORIZED: 401}
+
+
+def _error(status: int, code: str, message: str, **details):
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response.status_code = status
+    return response
+
+
+def create_app(ingest: Ingest, *, max_bytes: int, require_token: bool) -> Flask:
+    """The ingest app; every request goes through the same Ingest as MQTT messages."""
+    app = Flask("collector")
+
+    @app.post("/api/v1/telemetry")
+    def post_telemetry():
+        if request.mimetype != "application/json":
+            return _error(415, "unsupported_media_type", "Content-Type must be application/json")
+        length = request.content_length
+        if length is not None and length > max_bytes:
+            # Not read at all: parking a body we refuse to read would defeat the limit.
+            ingest.reject(b"", Reason.TOO_LARGE, f"payload is {length} bytes, limit {max_bytes}",
+                          source="http", routing_key=request.path, done=lambda outcome: None)
+            return _error(413, "payload_too_large", f"body exceeds {max_bytes} bytes", reason=Reason.TOO_LARGE.value)
+        raw = request.stream.read(max_bytes + 1)
+        token = _bearer(request.headers.get("Authorization", ""))
+        finished = threading.Event()
+        result: list[Outcome] = []
+
+        def done(outcome: Outcome) -> None:
+            result.append(outcome)
+            finished.set()
+
+        try:
+            ingest.handle(raw, source="http", done=done, routing_key=request.path, token=token,
+                          require_token=require_token)
+        except Unavailable:
+            return _error(503, "unavailable", "the database is unavailable, retry later")
+        if not finished.wait(CONFIRM_TIMEOUT):
+            return _error(503, "unavailable", "the message broker did not confirm in time")
+        return _respond(result[0])
+
+    @app.errorhandler(405)
+    def method_not_allowed(_exc):
+        return _error(405, "method_not_allowed", "use POST")
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return _error(404, "not_found", "no such endpoint")
+
+    return app
+
+
+def _bearer(header: str) -> str | None:
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _respond(outcome: Outcome):
+    if outcome.kind in (ACCEPTED, DUPLICATE):
+        status = "accepted" if outcome.kind == ACCEPTED else "duplicate"
+        return jsonify({"status": status, "msg_id": outcome.msg_id}), 202
+    if outcome.kind == REJECTED and outcome.reason is not None:
+        code = _STATUS.get(outcome.reason, 400)
+        names = {413: "payload_too_large", 401: "unauthorized", 400: "invalid_message"}
+        return _error(code, names[code], outcome.detail or outcome.reason.value, reason=outcome.reason.value)
+    return _error(503, "unavailable", "the message broker is unavailable, retry later")
+
+
+class HttpIngest:
+    """Serves the app on a threaded WSGI server in the collector process (start/stop)."""
+
+    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0"):
+        self._server = make_server(host, port, app, threaded=True)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return self._server.server_port
+
+    def start(self) -> HttpIngest:
+        """Serve on a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http-ingest", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting requests."""
+        self._server.shutdown()

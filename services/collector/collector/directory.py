@@ -1,0 +1,96 @@
+"""Cached device directory: all devices loaded at start, refreshed every TTL, misses re-queried sparingly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from iothub.errors import Unavailable
+
+log = logging.getLogger(__name__)
+Entry = tuple[str, str | None]  # (device type name, ingest token sha256 hex)
+
+
+class DeviceSource(Protocol):
+    """Where devices are registered (collector.repository.PostgresDevices)."""
+
+    def all(self) -> dict[str, Entry]:
+        """Every registered device."""
+
+    def one(self, device_id: str) -> Entry | None:
+        """One device, None when unknown."""
+
+
+class DeviceDirectory:
+    """Implements collector.service.Directory over a DeviceSource."""
+
+    def __init__(self, source: DeviceSource, *, ttl: float = 30.0, miss_interval: float = 3.0):
+        self._source = source
+        self._ttl = ttl
+        self._miss_interval = miss_interval
+        self._devices: dict[str, Entry] = {}
+        self._misses: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DeviceDirectory:
+        """Load every device (best effort) and refresh on a daemon thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, name="device-directory", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing."""
+        self._stop.set()
+
+    def refresh(self) -> bool:
+        """Reload every device; False when the database is down (the old cache stays)."""
+        try:
+            devices = self._source.all()
+        except Unavailable as exc:
+            log.warning("device directory refresh failed", extra={"error": str(exc)})
+            return False
+        with self._lock:
+            self._devices = devices
+            self._misses.clear()
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._ttl):
+            self.refresh()
+
+    def _entry(self, device_id: str) -> Entry | None:
+        entry = self._devices.get(device_id)
+        if entry is not None:
+            return entry
+        now = time.monotonic()
+        with self._lock:
+            if now - self._misses.get(device_id, -1e9) < self._miss_interval:
+                return None
+            self._misses[device_id] = now
+        # A device registered since the last refresh becomes usable at once; Unavailable propagates.
+        try:
+            entry = self._source.one(device_id)
+        except Unavailable:
+            with self._lock:
+                self._misses.pop(device_id, None)
+            raise
+        if entry is not None:
+            with self._lock:
+                self._devices[device_id] = entry
+                self._misses.pop(device_id, None)
+        return entry
+
+    def device_type(self, device_id: str) -> str | None:
+        """The device's type name, None when it is not registered."""
+        entry = self._entry(device_id)
+        return entry[0] if entry else None
+
+    def token_hash(self, device_id: str) -> str | None:
+        """sha256 hex of the device's HTTP ingest token."""
+        entry = self._entry(device_id)
+        return entry[1] if entry else None

@@ -1,0 +1,210 @@
+"""MQTT -> RabbitMQ bridge: persistent QoS 1 session, PUBACK only after the RabbitMQ confirm."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector import metrics
+from collector.service import FAILED, Ingest, Outcome
+from iothub.contract import Reason
+from iothub.contract.topics import parse_device_topic, subscriptions
+from iothub.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Entry:
+    mid: int
+    qos: int
+    done: bool = False
+
+
+class _Connection:
+    """One MQTT connection's received messages, acked strictly in arrival order once settled."""
+
+    def __init__(self, client: mqtt.Client):
+        self.client = client
+        self.entries: collections.deque[_Entry] = collections.deque()
+        self.lock = threading.Lock()
+        self.alive = True
+        self.broken = threading.Event()
+
+    def add(self, mid: int, qos: int) -> _Entry:
+        """Remember a message in arrival order."""
+        entry = _Entry(mid, qos)
+        with self.lock:
+            self.entries.append(entry)
+        metrics.PENDING_ACKS.inc()
+        return entry
+
+    def settle(self, entry: _Entry, ok: bool) -> None:
+        """Mark one message done and ack the settled prefix; a failure ends the connection unacked."""
+        if not ok:
+            self.broken.set()
+            return
+        acked = 0
+        with self.lock:
+            entry.done = True
+            # An earlier failure keeps everything after it unacked: the broker redelivers them in order.
+            while self.alive and not self.broken.is_set() and self.entries and self.entries[0].done:
+                head = self.entries.popleft()
+                self.client.ack(head.mid, head.qos)
+                acked += 1
+        if acked:
+            metrics.PENDING_ACKS.dec(acked)
+
+    def close(self) -> None:
+        """Forget unacked messages: the broker redelivers them on the next session."""
+        with self.lock:
+            self.alive = False
+            dropped = len(self.entries)
+            self.entries.clear()
+        metrics.PENDING_ACKS.dec(dropped)
+
+    @property
+    def pending(self) -> int:
+        """Messages received and not yet acked."""
+        return len(self.entries)
+
+
+class MqttBridge:
+    """Subscribes to the device topics and feeds every message through the shared ingest path."""
+
+    def __init__(self, ingest: Ingest, *, host: str, port: int, client_id: str, publisher_ready: Callable[[], bool],
+                 username: str | None = None, password: str | None = None, prefix: str = "",
+                 share_group: str | None = None, keepalive: int = 30):
+        self._ingest = ingest
+        self._host, self._port, self._keepalive = host, port, keepalive
+        self._client_id = client_id
+        self._credentials = (username, password)
+        self._prefix = prefix
+        self._filters = subscriptions(prefix, share_group)
+        self._publisher_ready = publisher_ready
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: _Connection | None = None
+        self._connected = threading.Event()
+
+    @property
+    def connected(self) -> bool:
+        """True while subscribed on a live session."""
+        return self._connected.is_set()
+
+    @property
+    def pending_acks(self) -> int:
+        """Messages of the current connection waiting for their ack."""
+        conn = self._conn
+        return conn.pending if conn else 0
+
+    def start(self) -> MqttBridge:
+        """Run the connection supervisor on a daemon thread."""
+        self._thread = threading.Thread(target=self._supervise, name="mqtt-bridge", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until subscribed or the timeout passes."""
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnect; unacked messages stay in the broker's session for the next start."""
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            conn.broken.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            # Reconnecting before RabbitMQ is back would only fail the redelivered messages again.
+            if not self._publisher_ready():
+                self._stop.wait(0.2)
+                continue
+            conn = _Connection(self._make_client())
+            try:
+                conn.client.connect(self._host, self._port, self._keepalive)
+            except OSError as exc:
+                log.warning("mqtt connect failed", extra={"error": str(exc)})
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._conn = conn
+            began = time.monotonic()
+            conn.client.loop_start()
+            conn.broken.wait()
+            self._connected.clear()
+            metrics.MQTT_CONNECTED.set(0)
+            conn.close()
+            conn.client.disconnect()
+            conn.client.loop_stop()
+            if not self._stop.is_set():
+                # A message RabbitMQ keeps refusing would otherwise spin connect/redeliver/nack.
+                backoff = 0.5 if time.monotonic() - began > 30 else min(backoff * 2, 10.0)
+                log.warning("mqtt connection ended; reconnecting", extra={"retry_in": backoff})
+                self._stop.wait(backoff)
+
+    def _make_client(self) -> mqtt.Client:
+        # MQTT 3.1.1 + clean_session=False: the session (subscriptions, unacked messages) outlives us.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=False,
+                             protocol=mqtt.MQTTv311, reconnect_on_failure=False, manual_ack=True)
+        if self._credentials[0]:
+            client.username_pw_set(*self._credentials)
+        client.max_inflight_messages_set(1000)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("mqtt connection refused", extra={"error": str(reason_code)})
+            if self._conn is not None:
+                self._conn.broken.set()
+            return
+        client.subscribe([(f, 1) for f in self._filters])
+        self._connected.set()
+        metrics.MQTT_CONNECTED.set(1)
+        log.info("mqtt connected", extra={"session_present": flags.session_present})
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        conn = self._conn
+        if conn is not None and conn.client is client:
+            conn.broken.set()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        received = time.monotonic()
+        conn = self._conn
+        if conn is None or conn.client is not client:
+            return
+        entry = conn.add(msg.mid, msg.qos) if msg.qos > 0 else None
+
+        def done(outcome: Outcome) -> None:
+            if entry is not None:
+                conn.settle(entry, outcome.kind != FAILED)
+
+        try:
+            parsed = parse_device_topic(msg.topic, self._prefix)
+            if parsed is None:
+                self._ingest.reject(msg.payload, Reason.UNKNOWN_TOPIC, f"not a device topic: {msg.topic[:200]}",
+                                    source="mqtt", routing_key=msg.topic, done=done)
+                return
+            self._ingest.handle(msg.payload, source="mqtt", done=done, topic_device_id=parsed[0],
+                                expected_type=parsed[1], routing_key=msg.topic, received=received)
+        except Unavailable as exc:
+            log.warning("ingest dependency down; withholding acks", extra={"error": str(exc)})
+            done(Outcome(FAILED))
+        except Exception as exc:  # a bug on one message must not stall the stream: park it instead
+            log.exception("unexpected error handling an mqtt message", extra={"topic": msg.topic[:200]})
+            self._ingest.dead_letter(msg.payload, Reason.BAD_VALUE, f"internal error: {exc!r}"[:300],
+                                     source="mqtt", routing_key=msg.topic, done=done)

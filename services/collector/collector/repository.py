@@ -1,0 +1,67 @@
+"""PostgreSQL adapters: the device directory source and the sequence-state store."""
+
+from __future__ import annotations
+
+import psycopg2.extras
+
+from collector.seq import DeviceSeq
+from iothub.db import Database
+
+_DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash FROM devices d
+              JOIN device_types t ON t.id = d.device_type_id"""
+_UPSERT = """INSERT INTO device_seq_tracking (device_id, epoch, last_seq, window_bits, gaps_total, missing_total,
+                 duplicates_total, reboots_total, boot_at, updated_at) VALUES %s
+             ON CONFLICT (device_id) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq,
+                 window_bits = EXCLUDED.window_bits, gaps_total = EXCLUDED.gaps_total,
+                 missing_total = EXCLUDED.missing_total, duplicates_total = EXCLUDED.duplicates_total,
+                 reboots_total = EXCLUDED.reboots_total, boot_at = EXCLUDED.boot_at, updated_at = now()"""
+
+
+def _signed64(bits: int) -> int:
+    """The window bitmap as PostgreSQL's signed bigint."""
+    return bits - 2**64 if bits >= 2**63 else bits
+
+
+class PostgresDevices:
+    """Reads device_id -> (device type, token hash) from devices joined with device_types."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def all(self) -> dict[str, tuple[str, str | None]]:
+        """Every registered device."""
+        with self._db.transaction() as cur:
+            cur.execute(_DEVICES)
+            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+
+    def one(self, device_id: str) -> tuple[str, str | None] | None:
+        """One device, None when it is not registered."""
+        with self._db.transaction() as cur:
+            cur.execute(_DEVICES + " WHERE d.device_id = %s", (device_id,))
+            row = cur.fetchone()
+        return (row[1], row[2]) if row else None
+
+
+class PostgresSeqStore:
+    """device_seq_tracking rows; implements collector.service.SeqStore."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def load(self, device_id: str) -> DeviceSeq | None:
+        """The stored state of one device."""
+        with self._db.transaction() as cur:
+            cur.execute("""SELECT epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
+                                  reboots_total, boot_at FROM device_seq_tracking WHERE device_id = %s""",
+                        (device_id,))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return DeviceSeq(device_id, row[0], row[1], row[2] % 2**64, row[3], row[4], row[5], row[6], row[7])
+
+    def save(self, rows: list[DeviceSeq]) -> None:
+        """Upsert many states in one statement."""
+        values = [(r.device_id, r.epoch, r.last_seq, _signed64(r.window_bits), r.gaps_total, r.missing_total,
+                   r.duplicates_total, r.reboots_total, r.boot_at) for r in rows]
+        with self._db.transaction() as cur:
+            psycopg2.extras.execute_values(cur, _UPSERT, values, template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,now())")

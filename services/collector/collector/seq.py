@@ -1,0 +1,166 @@
+"""Pure per-device sequence tracking: duplicates, gaps, late fills, reboots and 2^32 wrap-around."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+MODULUS = 2**32
+HALF = 2**31
+WINDOW = 64
+WINDOW_MASK = 2**64 - 1
+BOOT_TOLERANCE = timedelta(seconds=5)  # a redelivered hello repeats its boot time; a reboot moves it
+RETRY_TTL = 300.0  # how long a seq whose publish failed may come back and still be accepted
+
+
+class Status(StrEnum):
+    """What the tracker decided about one sequenced message."""
+
+    FIRST = "first"  # first message ever seen from the device
+    NEXT = "next"  # the expected seq
+    GAP = "gap"  # a jump forward; `missing` seqs were skipped
+    LATE = "late"  # below last_seq, inside the window, not seen before: fills a gap
+    REBOOT = "reboot"  # the device restarted: a new epoch begins with this message
+    RETRY = "retry"  # seen before but its publish failed, so it is accepted again
+    DUPLICATE = "duplicate"  # seen already (or too old to tell): drop
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision plus what downstream needs: the epoch and, for a gap, what was expected."""
+
+    status: Status
+    epoch: int
+    expected: int = 0
+    missing: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the message is to be published."""
+        return self.status is not Status.DUPLICATE
+
+
+@dataclass(slots=True)
+class DeviceSeq:
+    """One device's sequence state; mirrors a device_seq_tracking row."""
+
+    device_id: str
+    epoch: int
+    last_seq: int
+    window_bits: int = 0  # bit i set = seq last_seq-1-i seen
+    gaps_total: int = 0
+    missing_total: int = 0
+    duplicates_total: int = 0
+    reboots_total: int = 0
+    boot_at: datetime | None = None
+    dirty: bool = field(default=True, compare=False)
+
+
+Loader = Callable[[str], "DeviceSeq | None"]
+
+
+class SequenceTracker:
+    """Decides per (device_id, seq); not thread-safe: the caller holds one lock around it."""
+
+    def __init__(self, load: Loader, *, reboot_uptime_s: int = 120):
+        self._load = load
+        self._reboot_uptime_s = reboot_uptime_s
+        self._devices: dict[str, DeviceSeq] = {}
+        self._retry: dict[tuple[str, int, int], float] = {}
+
+    def state(self, device_id: str) -> DeviceSeq | None:
+        """The cached state of a device, loading it on first sight."""
+        st = self._devices.get(device_id)
+        if st is None:
+            st = self._load(device_id)
+            if st is not None:
+                st.dirty = False
+                self._devices[device_id] = st
+        return st
+
+    def observe(self, device_id: str, seq: int, *, msg_type: str = "telemetry", uptime_s: int | None = None,
+                ts: datetime | None = None, now: float = 0.0) -> Verdict:
+        """Classify one message and update the state."""
+        st = self.state(device_id)
+        boot = ts - timedelta(seconds=uptime_s) if ts is not None and uptime_s is not None else None
+        if st is None:
+            self._devices[device_id] = DeviceSeq(device_id, 0, seq, boot_at=boot)
+            return Verdict(Status.FIRST, 0)
+        if self._retry.pop((device_id, st.epoch, seq), None) is not None:
+            return Verdict(Status.RETRY, st.epoch)
+        forward = (seq - st.last_seq) % MODULUS
+        if msg_type == "hello" and self._is_reboot_hello(st, forward, uptime_s, boot):
+            return self._reboot(st, seq, boot)
+        if 0 < forward < HALF:
+            return self._advance(st, seq, forward, boot if msg_type == "hello" else None)
+        return self._behind(st, seq, (MODULUS - forward) % MODULUS, boot)
+
+    def _behind(self, st: DeviceSeq, seq: int, behind: int, boot: datetime | None) -> Verdict:
+        if 0 < behind <= WINDOW:
+            bit = 1 << (behind - 1)
+            if not st.window_bits & bit:
+                st.window_bits |= bit
+                st.dirty = True
+                return Verdict(Status.LATE, st.epoch)
+        elif behind > WINDOW and seq < behind:
+            # Far below the last seq and nearer to 0 than to it: the device restarted counting.
+            return self._reboot(st, seq, boot)
+        st.duplicates_total += 1
+        st.dirty = True
+        return Verdict(Status.DUPLICATE, st.epoch)
+
+    def _is_reboot_hello(self, st: DeviceSeq, forward: int, uptime_s: int | None, boot: datetime | None) -> bool:
+        if uptime_s is None or uptime_s >= self._reboot_uptime_s or 0 < forward < HALF:
+            return False
+        # A hello at or below last_seq: a new boot, unless it is a redelivery of this boot's hello.
+        return st.boot_at is None or boot is None or abs(boot - st.boot_at) > BOOT_TOLERANCE
+
+    def _advance(self, st: DeviceSeq, seq: int, forward: int, boot: datetime | None) -> Verdict:
+        expected = (st.last_seq + 1) % MODULUS
+        if forward <= WINDOW:
+            st.window_bits = ((st.window_bits << forward) | (1 << (forward - 1))) & WINDOW_MASK
+        else:
+            st.window_bits = 0
+        st.last_seq = seq
+        if boot is not None:
+            st.boot_at = boot
+        st.dirty = True
+        if forward == 1:
+            return Verdict(Status.NEXT, st.epoch)
+        st.gaps_total += 1
+        st.missing_total += forward - 1
+        return Verdict(Status.GAP, st.epoch, expected, forward - 1)
+
+    def _reboot(self, st: DeviceSeq, seq: int, boot: datetime | None) -> Verdict:
+        st.epoch += 1
+        st.last_seq = seq
+        st.window_bits = 0
+        st.reboots_total += 1
+        st.boot_at = boot
+        st.dirty = True
+        return Verdict(Status.REBOOT, st.epoch)
+
+    def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
+        """The publish of an accepted message failed: accept that seq once more when it comes back."""
+        self._retry[(device_id, epoch, seq)] = now + RETRY_TTL
+
+    def take_dirty(self, now: float) -> list[DeviceSeq]:
+        """Copies of the changed states, marked clean; devices awaiting a retry stay dirty."""
+        self._retry = {key: until for key, until in self._retry.items() if until > now}
+        waiting = {key[0] for key in self._retry}
+        rows = []
+        for st in self._devices.values():
+            if st.dirty and st.device_id not in waiting:
+                st.dirty = False
+                rows.append(DeviceSeq(st.device_id, st.epoch, st.last_seq, st.window_bits, st.gaps_total,
+                                      st.missing_total, st.duplicates_total, st.reboots_total, st.boot_at))
+        return rows
+
+    def mark_dirty(self, device_ids: list[str]) -> None:
+        """A flush did not land: write these devices again next time."""
+        for device_id in device_ids:
+            st = self._devices.get(device_id)
+            if st is not None:
+                st.dirty = True

@@ -1,0 +1,211 @@
+"""The ingest path shared by MQTT and HTTP: validate, identify, sequence, publish, dead-letter."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from collector.seq import DeviceSeq, SequenceTracker, Status, Verdict
+from iothub import topology
+from iothub.contract import GapNotice, IngestMessage, InvalidMessage, Reason, parse
+from iothub.contract.envelope import Envelope
+from iothub.errors import Unavailable
+
+ACCEPTED, DUPLICATE, REJECTED, FAILED = "accepted", "duplicate", "rejected", "failed"
+
+
+class Publisher(Protocol):
+    """Publishes with confirms (iothub.rabbit.ConfirmPublisher)."""
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, on_confirm: Callable[[bool], None], *,
+                message_id: str | None = None, headers: dict | None = None) -> None:
+        """Queue a message; on_confirm(True) once the broker has it."""
+
+
+class Directory(Protocol):
+    """Known devices: device_id -> device type and HTTP token hash."""
+
+    def device_type(self, device_id: str) -> str | None:
+        """The device's type name, None when the device is unknown."""
+
+    def token_hash(self, device_id: str) -> str | None:
+        """sha256 hex of the device's HTTP ingest token, if it has one."""
+
+
+class SeqStore(Protocol):
+    """Persistence of sequence state (device_seq_tracking)."""
+
+    def load(self, device_id: str) -> DeviceSeq | None:
+        """The stored state of one device."""
+
+    def save(self, rows: list[DeviceSeq]) -> None:
+        """Upsert many states in one transaction."""
+
+
+class Observer(Protocol):
+    """Where outcomes are counted (collector.metrics)."""
+
+    def received(self, source: str, msg_type: str) -> None: ...
+    def outcome(self, source: str, outcome: Outcome) -> None: ...
+    def confirmed(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one message ended; `reason` is set for rejections."""
+
+    kind: str
+    msg_id: str | None = None
+    reason: Reason | None = None
+    detail: str = ""
+    verdict: Verdict | None = None
+
+
+Done = Callable[[Outcome], None]
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    ok: bool | None = None
+
+
+class Ingest:
+    """Turns raw device bytes into confirmed broker messages; `done` runs once per message."""
+
+    def __init__(self, publisher: Publisher, directory: Directory, store: SeqStore, observer: Observer, *,
+                 max_bytes: int, reboot_uptime_s: int, prefix: str = ""):
+        self._publisher = publisher
+        self._directory = directory
+        self._store = store
+        self._observer = observer
+        self._max_bytes = max_bytes
+        self._prefix = prefix
+        self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
+        self._lock = threading.Lock()
+        self._flights: set[_Flight] = set()
+
+    def handle(self, raw: bytes, *, source: str, done: Done, topic_device_id: str | None = None,
+               expected_type: str | None = None, routing_key: str = "", token: str | None = None,
+               require_token: bool = False, received: float | None = None) -> None:
+        """Process one message; raises Unavailable when the database cannot answer."""
+        received = time.monotonic() if received is None else received
+        try:
+            env = parse(raw, expected_type=expected_type, topic_device_id=topic_device_id,
+                        max_bytes=self._max_bytes)
+            self._observer.received(source, env.msg_type)
+            device_type = self._directory.device_type(env.device_id)
+            if device_type is None:
+                raise InvalidMessage(Reason.UNKNOWN_DEVICE, f"device {env.device_id} is not registered")
+            if require_token and not self._token_ok(env.device_id, token):
+                self._finish(source, done, Outcome(REJECTED, reason=Reason.UNAUTHORIZED, detail="bad device token"))
+                return
+        except InvalidMessage as exc:
+            if exc.reason is not Reason.UNKNOWN_DEVICE:
+                self._observer.received(source, expected_type or "unknown")
+            self.dead_letter(raw, exc.reason, exc.detail, source=source, routing_key=routing_key, done=done)
+            return
+        self._publish(env, device_type, source, done, received)
+
+    def reject(self, raw: bytes, reason: Reason, detail: str, *, source: str, routing_key: str, done: Done) -> None:
+        """Count and park a message rejected before parsing (unknown topic, oversized HTTP body)."""
+        self._observer.received(source, "unknown")
+        self.dead_letter(raw, reason, detail, source=source, routing_key=routing_key, done=done)
+
+    def dead_letter(self, raw: bytes, reason: Reason, detail: str, *, source: str, routing_key: str,
+                    done: Done) -> None:
+        """Park the original bytes with the reason headers; done(REJECTED) after the confirm."""
+        outcome = Outcome(REJECTED, reason=reason, detail=detail)
+        headers = {topology.DL_REASON: reason.value, topology.DL_DETAIL: detail[:500],
+                   topology.DL_SOURCE: source, topology.DL_ROUTING_KEY: routing_key}
+
+        def confirmed(ok: bool) -> None:
+            self._finish(source, done, outcome if ok else Outcome(FAILED, reason=reason, detail="dead-letter failed"))
+
+        self._publisher.publish(topology.DEAD_LETTER_EXCHANGE, "", raw, confirmed, headers=headers)
+
+    def _publish(self, env: Envelope, device_type: str, source: str, done: Done, received: float) -> None:
+        flight = None
+        if env.is_sequenced:
+            now = time.monotonic()
+            with self._lock:
+                verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type,
+                                                uptime_s=env.body.get("uptime_s"), ts=env.ts, now=now)
+                if verdict.accepted:
+                    flight = _Flight()
+                    self._flights.add(flight)
+            if not verdict.accepted:
+                self._finish(source, done, Outcome(DUPLICATE, verdict=verdict))
+                return
+        else:
+            verdict = None
+        msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=verdict.epoch if verdict else 0,
+                                          source=source)
+        if verdict is not None and verdict.status is Status.GAP:
+            self._publish_gap(msg, verdict)
+        outcome = Outcome(ACCEPTED, msg.msg_id, verdict=verdict)
+
+        def confirmed(ok: bool) -> None:
+            if flight is not None:
+                with self._lock:
+                    flight.ok = ok
+                    self._flights.discard(flight)
+                    if not ok:
+                        self._tracker.release(env.device_id, msg.epoch, env.seq, time.monotonic())
+            if ok:
+                self._observer.confirmed(time.monotonic() - received)
+            self._finish(source, done, outcome if ok else Outcome(FAILED, msg.msg_id, verdict=verdict))
+
+        key = topology.telemetry_key(env.msg_type, device_type, env.device_id)
+        self._publisher.publish(topology.TELEMETRY_EXCHANGE, key, msg.encode(), confirmed, message_id=msg.msg_id)
+
+    def _publish_gap(self, msg: IngestMessage, verdict: Verdict) -> None:
+        notice = GapNotice(msg.device_id, msg.device_type, msg.epoch, verdict.expected, msg.seq, verdict.missing,
+                           datetime.now(UTC).isoformat())
+        key = topology.notice_key("gap", msg.device_type, msg.device_id)
+        # Gap notices are advisory: a lost one is not worth withholding the device's ack.
+        self._publisher.publish(topology.NOTICES_EXCHANGE, key, notice.encode(), lambda ok: None)
+
+    def _token_ok(self, device_id: str, token: str | None) -> bool:
+        expected = self._directory.token_hash(device_id)
+        if not token or not expected:
+            return False
+        return hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), expected.lower())
+
+    def _finish(self, source: str, done: Done, outcome: Outcome) -> None:
+        self._observer.outcome(source, outcome)
+        done(outcome)
+
+    def flush(self, *, settle_timeout: float = 10.0) -> int:
+        """Persist changed sequence state once every message it covers is confirmed; returns rows written."""
+        now = time.monotonic()
+        with self._lock:
+            rows = self._tracker.take_dirty(now)
+            flights = list(self._flights)
+        if not rows:
+            return 0
+        deadline = now + settle_timeout
+        # Storing a seq as seen before the broker confirmed it would turn a redelivery into a lost message.
+        while any(f.ok is None for f in flights) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not all(f.ok for f in flights):
+            with self._lock:
+                self._tracker.mark_dirty([r.device_id for r in rows])
+            return 0
+        try:
+            self._store.save(rows)
+        except Unavailable:
+            with self._lock:
+                self._tracker.mark_dirty([r.device_id for r in rows])
+            raise
+        return len(rows)
+
+    @property
+    def in_flight(self) -> int:
+        """Sequenced messages published but not yet settled."""
+        return len(self._flights)

@@ -1,0 +1,28 @@
+"""Blueprint registry: one module per resource, each exposing `blp`; append new modules to BLUEPRINTS."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask_smorest import Api
+
+BLUEPRINTS = [
+    "device_manager.auth.routes",
+    "device_manager.api.users",
+    "device_manager.api.device_types",
+    "device_manager.api.devices",
+    "device_manager.api.configs",
+    "device_manager.api.commands",
+    "device_manager.api.ota",
+    # operations (rules, events, notifications, telemetry, archive, dead letters, stats)
+    "device_manager.api.rules",
+    "device_manager.api.events",
+    "device_manager.api.subscriptions",
+    "device_manager.api.notifications",
+]
+
+
+def register(api: Api) -> None:
+    """Import every module in BLUEPRINTS and register its `blp` with the smorest Api."""
+    for name in BLUEPRINTS:
+        api.register_blueprint(importlib.import_module(name).blp)

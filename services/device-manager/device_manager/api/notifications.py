@@ -1,0 +1,51 @@
+"""Notifications at /api/v1/notifications (read-only): what was sent to whom, and every delivery attempt."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from device_manager.auth.roles import requires
+from device_manager.errors import NotFound
+from device_manager.extensions import get_db
+from device_manager.pagination import PageRequest, page_response
+from device_manager.repositories.notifications import NotificationRepository
+from device_manager.schemas.notifications import (
+    NotificationDetailSchema,
+    NotificationListArgs,
+    NotificationPageSchema,
+)
+from device_manager.service.roles import Role
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
+                description="Notifications sent by the notifier, with their delivery attempts")
+
+
+@blp.route("")
+class Notifications(MethodView):
+    """The notification collection."""
+
+    decorators = [requires(Role.VIEWER)]
+
+    @blp.arguments(NotificationListArgs, location="query", unknown=ma.RAISE)
+    @blp.response(200, NotificationPageSchema)
+    def get(self, args):
+        """List notifications (filter event_id, subscription_id, status, channel, since/until on created_at)."""
+        req = PageRequest.from_args(args)
+        return page_response(NotificationRepository(get_db()).list(req), req)
+
+
+@blp.route("/<uuid:notification_id>")
+class NotificationItem(MethodView):
+    """One notification."""
+
+    decorators = [requires(Role.VIEWER)]
+
+    @blp.response(200, NotificationDetailSchema)
+    def get(self, notification_id):
+        """Read a notification with its attempts."""
+        row = NotificationRepository(get_db()).get(notification_id)
+        if row is None:
+            raise NotFound("Notification not found")
+        return row

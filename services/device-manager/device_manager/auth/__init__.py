@@ -1,0 +1,1 @@
+"""Authentication: password hashing, JWT callbacks, the role decorator and the /auth routes."""

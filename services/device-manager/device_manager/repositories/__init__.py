@@ -1,0 +1,1 @@
+"""SQL through iothub.db.Database: parameterised queries only, sort and filter columns from whitelists."""

@@ -1,0 +1,117 @@
+"""Rule schemas: threshold rules in full, built-in kinds only tunable."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from device_manager.schemas.common import Timestamp, list_args, page_schema
+
+KINDS = ("threshold", "seq_gap", "offline", "ota_failed", "command_timeout")
+SCOPES = ("device", "device_type", "all")
+OPERATORS = ("gt", "lt", "gte", "lte", "eq", "neq")
+SEVERITIES = ("info", "warning", "critical")
+IDENT = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="1-64 letters, digits, _ or -")
+METRIC = validate.Length(min=1, max=64)
+SECONDS = validate.Range(min=0, max=30 * 86400)
+
+
+def _number(minimum: float = -1e15, **kwargs):
+    return fields.Float(allow_nan=False, validate=validate.Range(min=minimum, max=1e15), **kwargs)
+
+
+class RuleSchema(ma.Schema):
+    """A rule as returned by the API."""
+
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    builtin = fields.Boolean(required=True, metadata={"description": "Built-in kinds are tunable, not deletable"})
+    scope = fields.String(required=True)
+    device_id = fields.String(allow_none=True)
+    device_type = fields.String(allow_none=True)
+    metric = fields.String(allow_none=True)
+    operator = fields.String(allow_none=True)
+    threshold = fields.Float(allow_none=True)
+    severity = fields.String(required=True)
+    message_template = fields.String(required=True)
+    for_seconds = fields.Integer(required=True)
+    clear_hysteresis = fields.Float(required=True)
+    renotify_seconds = fields.Integer(required=True)
+    cooldown_seconds = fields.Integer(required=True)
+    params = fields.Dict(required=True)
+    enabled = fields.Boolean(required=True)
+    created_by = fields.String(allow_none=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class _RuleFields(ma.Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=2000))
+    scope = fields.String(validate=validate.OneOf(SCOPES))
+    device_id = fields.String(allow_none=True, validate=IDENT)
+    device_type = fields.String(allow_none=True, validate=IDENT)
+    metric = fields.String(validate=METRIC)
+    operator = fields.String(validate=validate.OneOf(OPERATORS))
+    threshold = _number()
+    severity = fields.String(validate=validate.OneOf(SEVERITIES))
+    message_template = fields.String(validate=validate.Length(min=1, max=1000))
+    for_seconds = fields.Integer(validate=SECONDS)
+    clear_hysteresis = _number(0)
+    renotify_seconds = fields.Integer(validate=SECONDS)
+    cooldown_seconds = fields.Integer(validate=SECONDS)
+    params = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)))
+    enabled = fields.Boolean()
+
+
+class RuleCreateSchema(_RuleFields):
+    """POST /rules: a threshold rule (built-in kinds exist once and cannot be created)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    metric = fields.String(required=True, validate=METRIC)
+    operator = fields.String(required=True, validate=validate.OneOf(OPERATORS))
+    threshold = _number(required=True)
+    scope = fields.String(load_default="all", validate=validate.OneOf(SCOPES))
+
+    @ma.validates_schema
+    def _scope(self, data, **_kwargs):
+        check_scope(data)
+
+
+class RuleUpdateSchema(_RuleFields):
+    """PATCH /rules/{id}: any subset; built-in kinds accept only description, params, severity, message_template,
+    renotify_seconds, cooldown_seconds and enabled."""
+
+
+def check_scope(data: dict) -> None:
+    """device scope needs device_id, device_type scope needs device_type, and neither id belongs elsewhere."""
+    scope = data.get("scope", "all")
+    errors = {}
+    if scope == "device" and not data.get("device_id"):
+        errors["device_id"] = ["Required when scope is device."]
+    if scope == "device_type" and not data.get("device_type"):
+        errors["device_type"] = ["Required when scope is device_type."]
+    if scope != "device" and data.get("device_id"):
+        errors["device_id"] = ["Only allowed when scope is device."]
+    if scope != "device_type" and data.get("device_type"):
+        errors["device_type"] = ["Only allowed when scope is device_type."]
+    if errors:
+        raise ma.ValidationError(errors)
+
+
+RulePageSchema = page_schema(RuleSchema)
+RuleListArgs = list_args(
+    "RuleListArgs", ("name", "kind", "severity", "created_at", "updated_at"), "name",
+    kind=fields.String(validate=validate.OneOf(KINDS)),
+    scope=fields.String(validate=validate.OneOf(SCOPES)),
+    severity=fields.String(validate=validate.OneOf(SEVERITIES)),
+    enabled=fields.Boolean(),
+    builtin=fields.Boolean(metadata={"description": "true: only built-in kinds; false: only threshold rules"}),
+    metric=fields.String(validate=METRIC),
+    device_id=fields.String(validate=IDENT),
+    device_type=fields.String(validate=IDENT),
+    q=fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or "
+                                                                                       "description"}),
+)

@@ -1,0 +1,92 @@
+"""Subscription schemas: the target must suit the channel; the secret is write-only."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from device_manager.schemas.common import Timestamp, list_args, page_schema
+from device_manager.schemas.rules import IDENT, SEVERITIES
+
+CHANNELS = ("log", "webhook", "email")
+_URL = validate.URL(schemes={"http", "https"}, require_tld=False, error="Must be an http(s) URL.")
+_EMAIL = validate.Email(error="Must be an email address.")
+_NAME = validate.Length(min=1, max=200)
+_SECRET = validate.Length(min=16, max=256, error="Must be 16 to 256 characters.")
+
+
+class SubscriptionSchema(ma.Schema):
+    """A subscription as returned by the API (never its secret)."""
+
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    target = fields.String(required=True)
+    has_secret = fields.Boolean(required=True, metadata={"description": "Whether a webhook signing secret is set"})
+    min_severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    device_type = fields.String(allow_none=True)
+    device_id = fields.String(allow_none=True)
+    rule_id = fields.UUID(allow_none=True)
+    enabled = fields.Boolean(required=True)
+    created_by = fields.String(allow_none=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class _SubscriptionFields(ma.Schema):
+    name = fields.String(validate=_NAME)
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    target = fields.String(validate=validate.Length(min=1, max=2000))
+    secret = fields.String(allow_none=True, load_only=True, validate=_SECRET,
+                           metadata={"description": "Webhook HMAC key; write-only, null clears it"})
+    min_severity = fields.String(validate=validate.OneOf(SEVERITIES))
+    device_type = fields.String(allow_none=True, validate=IDENT)
+    device_id = fields.String(allow_none=True, validate=IDENT)
+    rule_id = fields.UUID(allow_none=True)
+    enabled = fields.Boolean()
+
+
+class SubscriptionCreateSchema(_SubscriptionFields):
+    """POST /subscriptions."""
+
+    name = fields.String(required=True, validate=_NAME)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    target = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+    @ma.validates_schema
+    def _target(self, data, **_kwargs):
+        check_target(data)
+
+
+class SubscriptionUpdateSchema(_SubscriptionFields):
+    """PATCH /subscriptions/{id}: any subset; the merged channel/target/secret are checked together."""
+
+
+def check_target(data: dict) -> None:
+    """webhook: http(s) URL; email: an address; log: any label. A secret only signs webhooks."""
+    channel, target = data.get("channel"), data.get("target")
+    errors = {}
+    try:
+        if channel == "webhook":
+            _URL(target)
+        elif channel == "email":
+            _EMAIL(target)
+    except ma.ValidationError as exc:
+        errors["target"] = exc.messages
+    if channel != "webhook" and data.get("secret"):
+        errors["secret"] = ["Only webhook subscriptions take a secret."]
+    if errors:
+        raise ma.ValidationError(errors)
+
+
+SubscriptionPageSchema = page_schema(SubscriptionSchema)
+SubscriptionListArgs = list_args(
+    "SubscriptionListArgs", ("name", "channel", "min_severity", "created_at", "updated_at"), "name",
+    channel=fields.String(validate=validate.OneOf(CHANNELS)),
+    min_severity=fields.String(validate=validate.OneOf(SEVERITIES)),
+    device_type=fields.String(validate=IDENT),
+    device_id=fields.String(validate=IDENT),
+    rule_id=fields.UUID(),
+    enabled=fields.Boolean(),
+    q=fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or target"}),
+)

@@ -1,0 +1,91 @@
+"""Command rules: parameter checks, expiry, and dispatch (publish at QoS 1, then pending -> sent)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from iothub.contract.commands import COMMANDS
+
+OPEN = ("pending", "sent")  # the collector settles these from acks; the rule engine expires them
+TERMINAL = ("accepted", "rejected", "error", "unsupported", "expired")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CommandError(ValueError):
+    """Invalid command or parameters (the API answers 422)."""
+
+    def __init__(self, message: str, field_errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.field_errors = field_errors or {}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One command on its way to a device."""
+
+    device_id: str  # the MQTT identity, not the row UUID
+    cmd_id: str
+    cmd: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Publisher(Protocol):
+    """Publishes commands and says which ones the broker acknowledged."""
+
+    def publish_many(self, commands: Iterable[Outgoing]) -> set[str]:
+        """Publish at QoS 1; the cmd_ids whose PUBACK arrived in time."""
+
+
+class SentMarker(Protocol):
+    """Records that commands reached the broker."""
+
+    def mark_sent(self, cmd_ids: Sequence[str]) -> int:
+        """pending -> sent for these ids (never overwriting an ack that already arrived)."""
+
+
+def check(cmd: str, params: dict[str, Any]) -> None:
+    """Raise CommandError when the command is unknown or its parameters cannot work."""
+    if cmd not in COMMANDS:
+        raise CommandError(f"Unknown command {cmd!r}", {"cmd": [f"Must be one of: {', '.join(COMMANDS)}."]})
+    if cmd == "start_ota":
+        check_ota(params)
+
+
+def check_ota(params: dict[str, Any]) -> None:
+    """start_ota needs fw_version, url, sha256 (64 lower-case hex) and a positive size."""
+    errors: dict[str, list[str]] = {}
+    for key in ("fw_version", "url"):
+        if not isinstance(params.get(key), str) or not params[key]:
+            errors[key] = ["Required non-empty string."]
+    if not isinstance(params.get("sha256"), str) or not _SHA256.match(params["sha256"]):
+        errors["sha256"] = ["Required: 64 lower-case hex digits."]
+    size = params.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        errors["size"] = ["Required positive integer."]
+    if errors:
+        raise CommandError("Invalid start_ota parameters", {"params": errors})
+
+
+def expiry(expires_in_s: int, now: datetime | None = None) -> datetime:
+    """When an unacknowledged command expires."""
+    return (now or datetime.now(UTC)) + timedelta(seconds=expires_in_s)
+
+
+def new_cmd_id() -> str:
+    """A fresh command id."""
+    return str(uuid.uuid4())
+
+
+def dispatch(publisher: Publisher, store: SentMarker, commands: Sequence[Outgoing]) -> set[str]:
+    """Publish the commands and mark the acknowledged ones sent; the rest stay pending until they expire."""
+    if not commands:
+        return set()
+    acked = publisher.publish_many(commands)
+    if acked:
+        store.mark_sent(sorted(acked))
+    return acked

@@ -1,0 +1,98 @@
+"""Every environment variable the device manager reads, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iothub.settings import Env
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Device-manager configuration."""
+
+    environment: str
+    log_level: str
+    database_url: str
+    amqp_url: str
+    db_pool_max: int
+    # MQTT command publisher
+    mqtt_host: str
+    mqtt_port: int
+    mqtt_username: str | None
+    mqtt_password: str | None
+    mqtt_client_id: str
+    mqtt_topic_prefix: str
+    mqtt_keepalive: int
+    mqtt_publish_timeout_s: float
+    # auth
+    jwt_secret_key: str
+    access_token_minutes: int
+    refresh_token_days: int
+    admin_email: str | None
+    admin_password: str | None
+    login_rate_limit: str
+    # HTTP
+    page_size_default: int
+    page_size_max: int
+    max_body_bytes: int
+    bulk_max: int
+    # series and archive (telemetry queries and raw archive endpoints)
+    series_backend: str  # postgres | influxdb
+    influxdb_url: str | None
+    influxdb_token: str | None
+    influxdb_org: str
+    influxdb_bucket: str
+    archive_backend: str  # s3 | filesystem
+    archive_dir: str
+    archive_gzip: bool
+    s3_endpoint: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_secure: bool
+
+
+def load(env: Env | None = None) -> Settings:
+    """Read the device manager's settings from the environment (or the given Env)."""
+    env = env or Env()
+    environment = env.str("IOTHUB_ENV", "production")
+    return Settings(
+        environment=environment,
+        log_level=env.str("LOG_LEVEL", "INFO"),
+        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
+        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        db_pool_max=env.int("DB_POOL_MAX", 10),
+        mqtt_host=env.str("MQTT_HOST", "127.0.0.1"),
+        mqtt_port=env.int("MQTT_PORT", 1883),
+        mqtt_username=env.optional("MQTT_USERNAME"),
+        mqtt_password=env.optional("MQTT_PASSWORD"),
+        mqtt_client_id=env.str("MQTT_CLIENT_ID", "iothub-device-manager"),
+        mqtt_topic_prefix=env.str("MQTT_TOPIC_PREFIX", ""),
+        mqtt_keepalive=env.int("MQTT_KEEPALIVE", 30),
+        mqtt_publish_timeout_s=env.float("MQTT_PUBLISH_TIMEOUT_S", 5.0),
+        jwt_secret_key=env.secret("JWT_SECRET_KEY", environment=environment,
+                                  dev_default="development-only-jwt-secret-change-me"),
+        access_token_minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", 15),
+        refresh_token_days=env.int("JWT_REFRESH_TOKEN_DAYS", 7),
+        admin_email=env.optional("ADMIN_EMAIL"),
+        admin_password=env.optional("ADMIN_PASSWORD"),
+        login_rate_limit=env.str("LOGIN_RATE_LIMIT", "10 per minute"),
+        page_size_default=env.int("PAGE_SIZE_DEFAULT", 50),
+        page_size_max=env.int("PAGE_SIZE_MAX", 500),
+        max_body_bytes=env.int("MAX_BODY_BYTES", 2 * 1024 * 1024),
+        bulk_max=env.int("BULK_MAX", 1000),
+        series_backend=env.str("SERIES_BACKEND", "postgres"),
+        influxdb_url=env.optional("INFLUXDB_URL"),
+        influxdb_token=env.optional("INFLUXDB_TOKEN"),
+        influxdb_org=env.str("INFLUXDB_ORG", "iot-org"),
+        influxdb_bucket=env.str("INFLUXDB_BUCKET", "iot-metrics"),
+        archive_backend=env.str("ARCHIVE_BACKEND", "s3"),
+        archive_dir=env.str("ARCHIVE_DIR", "./.run/archive"),
+        archive_gzip=env.bool("ARCHIVE_GZIP", False),
+        s3_endpoint=env.optional("S3_ENDPOINT"),
+        s3_access_key=env.optional("S3_ACCESS_KEY"),
+        s3_secret_key=env.optional("S3_SECRET_KEY"),
+        s3_bucket=env.str("S3_BUCKET", "iot-data"),
+        s3_secure=env.bool("S3_SECURE", False),
+    )

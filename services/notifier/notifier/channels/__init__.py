@@ -1,0 +1,1 @@
+"""Channel adapters: one Notifier per delivery channel."""

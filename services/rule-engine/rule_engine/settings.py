@@ -1,0 +1,50 @@
+"""Every environment variable the rule engine reads, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iothub.settings import Env
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Rule engine configuration."""
+
+    environment: str
+    log_level: str
+    database_url: str
+    amqp_url: str
+    metrics_port: int
+    batch_size: int
+    batch_wait: float
+    prefetch: int
+    max_attempts: int
+    rules_min_reload_s: float  # debounce of iot.rules notices
+    rules_max_age_s: float  # reload regardless after this long
+    sweep_interval_s: float  # offline detection and command expiry
+    outbox_batch: int
+    outbox_interval_s: float
+    db_pool_size: int
+
+
+def load(env: Env | None = None) -> Settings:
+    """Read the rule engine's settings from the environment (or the given Env)."""
+    env = env or Env()
+    return Settings(
+        environment=env.str("IOTHUB_ENV", "production"),
+        log_level=env.str("LOG_LEVEL", "INFO"),
+        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
+        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        metrics_port=env.int("METRICS_PORT", 9120),
+        batch_size=env.int("RULE_BATCH_SIZE", 500),
+        batch_wait=env.float("RULE_BATCH_WAIT", 0.1),
+        prefetch=env.int("RULE_PREFETCH", 2000),
+        max_attempts=env.int("RULE_MAX_ATTEMPTS", 5),
+        rules_min_reload_s=env.float("RULES_MIN_RELOAD_S", 2.0),
+        rules_max_age_s=env.float("RULES_MAX_AGE_S", 30.0),
+        sweep_interval_s=env.float("SWEEP_INTERVAL_S", 1.0),
+        outbox_batch=env.int("OUTBOX_BATCH", 500),
+        outbox_interval_s=env.float("OUTBOX_INTERVAL_S", 1.0),
+        db_pool_size=env.int("DB_POOL_SIZE", 4),
+    )

@@ -1,0 +1,81 @@
+"""Firmware update state machine: downloading -> verifying -> applying -> success, or failed at some stage."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+DOWNLOAD_STEPS = (0.0, 25.0, 50.0, 75.0, 100.0)
+FAILURES = {
+    "downloading": "download interrupted",
+    "verifying": "sha256 mismatch",
+    "applying": "flash write failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OtaStep:
+    """One ota_status report."""
+
+    state: str
+    progress: float
+    detail: str = ""
+
+    @property
+    def final(self) -> bool:
+        """True for success and failed."""
+        return self.state in ("success", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class OtaRequest:
+    """Validated start_ota parameters."""
+
+    fw_version: str
+    url: str
+    sha256: str
+    size: int
+
+
+def parse_request(params: dict[str, Any]) -> OtaRequest:
+    """Validate start_ota params; raises ValueError saying what is wrong."""
+    fw, url, sha, size = (params.get(k) for k in ("fw_version", "url", "sha256", "size"))
+    if not isinstance(fw, str) or not SEMVER_RE.match(fw):
+        raise ValueError("fw_version must be semver")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError("url must be an http(s) URL")
+    if not isinstance(sha, str) or not SHA256_RE.match(sha):
+        raise ValueError("sha256 must be 64 lowercase hex digits")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError("size must be a positive integer")
+    return OtaRequest(fw, url, sha, size)
+
+
+class OtaJob:
+    """The steps one update will report, decided up front from the failure probability."""
+
+    __slots__ = ("cmd_id", "request", "steps")
+
+    def __init__(self, cmd_id: str, request: OtaRequest, rng: random.Random, failure_rate: float):
+        self.cmd_id = cmd_id
+        self.request = request
+        steps = [OtaStep("downloading", p) for p in DOWNLOAD_STEPS]
+        steps += [OtaStep("verifying", 100.0), OtaStep("applying", 100.0), OtaStep("success", 100.0)]
+        if rng.random() < failure_rate:
+            cut = rng.randrange(1, len(steps) - 1)  # fail after at least one report, before success
+            stage = steps[cut - 1]
+            steps = [*steps[:cut], OtaStep("failed", stage.progress, FAILURES[stage.state])]
+        self.steps = steps
+
+    def advance(self) -> OtaStep:
+        """The next report; the job is done once a final step was returned."""
+        return self.steps.pop(0)
+
+    @property
+    def target(self) -> str:
+        """The firmware version being installed."""
+        return self.request.fw_version

@@ -1,0 +1,41 @@
+"""The MQTT PUBACK waits for the RabbitMQ confirm: a nacked message is redelivered by the broker, not lost."""
+
+from __future__ import annotations
+
+import orjson
+import pika
+
+from iothub import topology
+from iothub.contract.ingest import message_id
+from tests.collector.conftest import sample, telemetry
+from tests.support.poll import wait_for
+
+
+def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, device, make_device, amqp_url, uid):
+    dev = make_device()
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    queue = f"full-{uid}"
+    # A full queue with reject-publish makes RabbitMQ nack the collector's publishes.
+    ch.queue_declare(queue, exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
+    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}")
+    failures = sample("iothub_collector_publish_failures_total", source="mqtt")
+    for seq in range(1, 7):
+        device.send(dev, telemetry(dev, seq))
+    wait_for(lambda: sample("iothub_collector_publish_failures_total", source="mqtt") > failures,
+             what="a nacked publish")
+    assert ch.queue_declare(queue, passive=True).method.message_count == 2
+    got: list[dict] = []
+
+    def take_all() -> bool:
+        while True:
+            method, props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return {b["seq"] for b in got} == set(range(1, 7))
+            got.append(orjson.loads(body))
+            assert props.message_id == message_id(dev, 0, got[-1]["seq"])
+
+    # Draining makes room; the collector reconnects and the broker redelivers what it never acked.
+    wait_for(take_all, timeout=60, interval=0.2, what="all six messages after redelivery")
+    assert sorted({b["msg_id"] for b in got}) == sorted(message_id(dev, 0, s) for s in range(1, 7))
+    conn.close()

@@ -1,0 +1,84 @@
+"""HTTP ingest: same validation and sequencing as MQTT, 202 only after the RabbitMQ confirm."""
+
+from __future__ import annotations
+
+import orjson
+import requests
+
+from iothub import topology
+from iothub.contract.ingest import message_id
+from tests.collector.conftest import sample, telemetry
+from tests.support.poll import wait_for
+
+
+def _url(edge) -> str:
+    return f"http://127.0.0.1:{edge.http.port}/api/v1/telemetry"
+
+
+def _post(edge, body, *, headers=None, raw: bytes | None = None):
+    data = raw if raw is not None else orjson.dumps(body)
+    return requests.post(_url(edge), data=data, timeout=15,
+                         headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def _assert_error(response, status: int, reason: str | None = None):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    if reason:
+        assert error["details"]["reason"] == reason
+
+
+def test_accepted_message_is_on_the_exchange_when_202_returns(edge, make_device, tap):
+    dev = make_device()
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    response = _post(edge, telemetry(dev, 1, n=2))
+    assert response.status_code == 202
+    assert response.json() == {"status": "accepted", "msg_id": message_id(dev, 0, 1)}
+    body = wait_for(out.bodies, what="the message")[0]
+    assert (body["source"], body["seq"], body["msg_id"]) == ("http", 1, message_id(dev, 0, 1))
+    again = _post(edge, telemetry(dev, 1))
+    assert again.status_code == 202 and again.json()["status"] == "duplicate"
+
+
+def test_http_and_mqtt_share_the_sequence_state(edge, device, make_device, tap):
+    dev = make_device()
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    device.send(dev, telemetry(dev, 5))
+    wait_for(lambda: len(out.drain()) == 1, what="mqtt message")
+    assert _post(edge, telemetry(dev, 5)).json()["status"] == "duplicate"
+    assert _post(edge, telemetry(dev, 6)).json()["status"] == "accepted"
+
+
+def test_bad_input_gets_the_standard_error_body_and_is_dead_lettered(edge, make_device, tap):
+    dev = make_device()
+    dead = tap(topology.DEAD_LETTER_EXCHANGE, [""])
+    before = sample("iothub_collector_messages_rejected_total", source="http", reason="malformed_json")
+    _assert_error(_post(edge, None, raw=b"{not json"), 400, "malformed_json")
+    _assert_error(_post(edge, telemetry(dev, 1, n=500)), 400, "too_many_measurements")
+    _assert_error(_post(edge, telemetry("ghost-" + dev, 1)), 400, "unknown_device")
+    _assert_error(_post(edge, {**telemetry(dev, 1), "seq": -4}), 400, "bad_value")
+    assert sample("iothub_collector_messages_rejected_total", source="http", reason="malformed_json") - before == 1
+    parked = wait_for(lambda: [p for p, b in dead.drain() if b == b"{not json"], what="dead letter")
+    assert parked[0].headers[topology.DL_SOURCE] == "http"
+
+
+def test_oversized_body_is_413_and_wrong_content_type_is_415(edge, make_device):
+    dev = make_device()
+    _assert_error(_post(edge, {**telemetry(dev, 1), "pad": "x" * 70_000}), 413, "too_large")
+    response = requests.post(_url(edge), data=orjson.dumps(telemetry(dev, 1)), timeout=15,
+                             headers={"Content-Type": "text/plain"})
+    _assert_error(response, 415)
+
+
+def test_device_token_is_checked_when_required(start_edge, make_device, tap):
+    edge = start_edge(HTTP_REQUIRE_DEVICE_TOKEN="true")
+    dev = make_device(token="s3cret")
+    other = make_device()
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    _assert_error(_post(edge, telemetry(dev, 1)), 401, "unauthorized")
+    _assert_error(_post(edge, telemetry(dev, 1), headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+    _assert_error(_post(edge, telemetry(other, 1), headers={"Authorization": "Bearer s3cret"}), 401)
+    ok = _post(edge, telemetry(dev, 1), headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 202
+    assert [b["seq"] for b in wait_for(out.bodies, what="authorised message")] == [1]

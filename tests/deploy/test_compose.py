@@ -1,0 +1,176 @@
+"""docker-compose.yml: valid Compose, every variable read by the service it is given to, healthy start ordering."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import subprocess
+
+import pytest
+
+from tests.deploy.conftest import ROOT, assert_ok, load_yaml, parse_env_file, run, tool
+
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# Compose service -> the settings module its container reads its environment with.
+SETTINGS = {
+    "collector": "collector.settings",
+    "rule-engine": "rule_engine.settings",
+    "notifier": "notifier.settings",
+    "device-manager": "device_manager.settings",
+    "simulator": "simulator.settings",
+    "simulator-provision": "simulator.settings",
+}
+INFRASTRUCTURE = ("mosquitto", "rabbitmq", "postgres", "minio", "influxdb")
+MONITORING = ("prometheus", "grafana", "alertmanager")
+SECRET_NAME = re.compile(r"(PASSWORD|PASS|SECRET|TOKEN|_KEY)$")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def compose() -> dict:
+    return load_yaml(COMPOSE)
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error} and $$ escapes."""
+
+    def substitute(match: re.Match) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        value = env.get(name)
+        if op in (":-", "-"):
+            return value if (value if op == ":-" else value is not None) else arg
+        if op in (":?", "?"):
+            if not value if op == ":?" else value is None:
+                pytest.fail(f"${{{name}}} is required ({arg}) but .env.example does not set it")
+            return value
+        return value or ""
+
+    return VARIABLE.sub(substitute, value.replace("$$", "\0")).replace("\0", "$")
+
+
+def service_environment(service: str) -> dict[str, str]:
+    """The container environment Compose would pass, with .env.example as the .env file."""
+    env = parse_env_file(ENV_EXAMPLE)
+    raw = compose()["services"][service].get("environment") or {}
+    assert isinstance(raw, dict), f"{service}: use the mapping form of environment"
+    return {name: interpolate(str(value), env) for name, value in raw.items()}
+
+
+def test_compose_file_validates_against_the_compose_specification():
+    assert_ok(run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", COMPOSE))
+
+
+def test_every_platform_component_is_present():
+    services = compose()["services"]
+    for name in (*SETTINGS, *INFRASTRUCTURE, *MONITORING, "migrate", "minio-init"):
+        assert name in services, name
+    for name in MONITORING:
+        assert services[name].get("profiles") == ["monitoring"], f"{name} belongs to the monitoring profile"
+
+
+@pytest.mark.parametrize("service", SETTINGS)
+def test_environment_names_are_read_by_the_services_settings(service):
+    """No typo'd variable names: each one must be read by settings.load(), which must accept the values."""
+    try:
+        module = importlib.import_module(SETTINGS[service])
+    except ImportError as exc:
+        pytest.fail(f"{SETTINGS[service]} cannot be imported: {exc}")
+    from iothub.settings import Env
+
+    environment = service_environment(service)
+    env = Env(environment)
+    spec = compose()["services"][service]
+    if "argv" in inspect.signature(module.load).parameters:  # the simulator's CLI defaults come from the env
+        command = spec.get("command") or []
+        argv = command[command.index("simulator") + 1:] if "simulator" in command else []
+        module.load(argv, env=env)
+    else:
+        module.load(env)
+    unknown = set(environment) - env.names
+    assert not unknown, f"{service} sets variables its settings never read: {sorted(unknown)}"
+
+
+def test_every_long_running_service_has_a_healthcheck():
+    services = compose()["services"]
+    one_shots = {name for name, spec in services.items() if spec.get("restart") == "no"}
+    assert one_shots == {"migrate", "minio-init", "simulator-provision"}
+    for name, spec in services.items():
+        if name in one_shots:
+            continue
+        check = spec.get("healthcheck")
+        built_here = "build" in spec or name in SETTINGS  # our images carry a HEALTHCHECK (test_docker)
+        assert (check and not check.get("disable")) or built_here, f"{name} has no healthcheck"
+
+
+def test_dependencies_wait_for_health_or_completion():
+    services = compose()["services"]
+    for name, spec in services.items():
+        depends = spec.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: use the long depends_on form with a condition"
+        for dependency, how in depends.items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            expected = ("service_completed_successfully" if services[dependency].get("restart") == "no"
+                        else "service_healthy")
+            assert how.get("condition") == expected, f"{name} -> {dependency}"
+    for name in ("collector", "rule-engine", "notifier", "device-manager"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_images_are_pinned():
+    for name, spec in compose()["services"].items():
+        image = spec.get("image", "")
+        assert ":" in image, f"{name}: no tag"
+        assert not image.endswith(":latest"), f"{name}: latest"
+    services = compose()["services"]
+    assert re.fullmatch(r"eclipse-mosquitto:2\.0\.\d+", services["mosquitto"]["image"])
+    assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13")
+    assert services["rabbitmq"]["image"].endswith("-management")
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert services["influxdb"]["image"].startswith("influxdb:2.7")
+
+
+def test_state_lives_in_named_volumes_and_the_mosquitto_config_is_mounted():
+    data = compose()
+    declared = set(data["volumes"])
+    for name, spec in data["services"].items():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name}: volume {source} is not declared"
+            else:
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+    assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in \
+        data["services"]["mosquitto"]["volumes"]
+
+
+def test_influxdb_is_initialised_from_the_environment():
+    env = service_environment("influxdb")
+    assert env["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    assert env["DOCKER_INFLUXDB_INIT_ORG"] == "iot-org"
+    assert env["DOCKER_INFLUXDB_INIT_BUCKET"] == "iot-metrics"
+    raw = compose()["services"]["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert raw.startswith("${INFLUXDB_TOKEN")
+
+
+def test_secrets_come_from_the_env_file_only():
+    """Every secret-looking value is a ${VAR} reference, every required variable is in .env.example."""
+    text = COMPOSE.read_text()
+    for name, spec in compose()["services"].items():
+        for key, value in (spec.get("environment") or {}).items():
+            if SECRET_NAME.search(key):
+                assert "${" in str(value), f"{name}: {key} is a literal; read it from .env"
+    required = {m.group(1) for m in VARIABLE.finditer(text) if m.group(2) in (":?", "?")}
+    example = parse_env_file(ENV_EXAMPLE)
+    assert required <= set(example), f".env.example lacks {required - set(example)}"
+    for key, value in example.items():
+        if SECRET_NAME.search(key) and value:
+            assert value.startswith("change-me"), f".env.example: {key} should be a change-me placeholder"
+
+
+def test_the_env_file_is_ignored_by_git():
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, ".env must be git-ignored"
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", ".env"], cwd=ROOT, capture_output=True,
+                             check=False)
+    assert tracked.returncode != 0, ".env is committed"

@@ -1,0 +1,339 @@
+"""Kustomize overlays: build, validate strictly against the Kubernetes schemas, and hold the deployment policies."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.conftest import DEPLOY, ROOT, assert_ok, run, tool
+
+K8S = DEPLOY / "k8s"
+OVERLAYS = ("dev", "production")
+# The oldest Kubernetes release we support and the newest schemas the validator ships.
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+SERVICES = {  # Deployment -> settings module of the image it runs
+    "collector": "collector.settings",
+    "rule-engine": "rule_engine.settings",
+    "notifier": "notifier.settings",
+    "device-manager": "device_manager.settings",
+}
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+STORES = ("mosquitto", "rabbitmq", "postgres", "minio", "influxdb")
+# The only egress each component may have, besides DNS (the architecture's flows).
+EGRESS_PORTS = {
+    "collector": {1883, 5672, 5432, 9000, 8086},
+    "rule-engine": {5672, 5432},
+    "notifier": {5672, 5432, 443, 587},
+    "device-manager": {5432, 5672, 1883, 8086, 9000},
+    "migrate": {5432},
+}
+COPIES = {  # kustomize can only read below a kustomization; these copies must match their canonical files
+    K8S / "overlays/dev/files/mosquitto.conf": DEPLOY / "mosquitto/mosquitto.conf",
+    K8S / "components/monitoring/files/iothub.rules.yml": DEPLOY / "prometheus/rules/iothub.rules.yml",
+    K8S / "components/monitoring/files/iothub-overview.json": DEPLOY / "grafana/dashboards/iothub-overview.json",
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, list[dict]]:
+    """Every overlay rendered by `kubectl kustomize` from a copy whose secret files come from the examples."""
+    kubectl = tool("kubectl")
+    tree = tmp_path_factory.mktemp("k8s") / "k8s"
+    # A developer's real secrets never enter the test: the secret files are made from the committed examples.
+    shutil.copytree(K8S, tree, ignore=lambda folder, names: [n for n in names if Path(folder).name == "secrets"
+                                                             and n.endswith(".env")])
+    for example in tree.glob("overlays/*/secrets/*.env.example"):
+        shutil.copy(example, example.with_suffix(""))
+    result = {}
+    for overlay in OVERLAYS:
+        rendered = run(kubectl, "kustomize", tree / "overlays" / overlay)
+        assert_ok(rendered)
+        result[overlay] = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    return result
+
+
+def of_kind(resources: list[dict], *kinds: str) -> list[dict]:
+    return [r for r in resources if r["kind"] in kinds]
+
+
+def by_name(resources: list[dict], kind: str) -> dict[str, dict]:
+    return {r["metadata"]["name"]: r for r in of_kind(resources, kind)}
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def containers(workload: dict) -> list[dict]:
+    spec = pod_spec(workload)
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def logical_name(resource: dict) -> str:
+    return resource["metadata"].get("labels", {}).get("app.kubernetes.io/name", resource["metadata"]["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_strictly_against_kubernetes_schemas(built, overlay):
+    errors = []
+    for version in KUBERNETES_VERSIONS:
+        for resource in built[overlay]:
+            try:
+                kubernetes_validate.validate(resource, version, strict=True)
+            except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as exc:
+                errors.append(f"{version} {resource['kind']}/{resource['metadata']['name']}: {exc}")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_validator_cli_agrees_on_one_overlay(built, tmp_path):
+    """The same check as the users' command line (`kubernetes-validate --strict`)."""
+    path = tmp_path / "dev.yaml"
+    path.write_text(yaml.safe_dump_all(built["dev"]))
+    assert_ok(run(tool("kubernetes-validate"), "--strict", "--quiet", "-k", KUBERNETES_VERSIONS[0], path))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_have_probes_limits_and_run_as_non_root(built, overlay):
+    for workload in of_kind(built[overlay], *WORKLOADS):
+        name = f"{workload['kind']}/{workload['metadata']['name']}"
+        spec = pod_spec(workload)
+        assert spec.get("automountServiceAccountToken") is False, f"{name} mounts a service account token"
+        pod_security = spec.get("securityContext", {})
+        for container in containers(workload):
+            security = {**pod_security, **container.get("securityContext", {})}
+            assert security.get("runAsNonRoot") is True, f"{name}: runAsNonRoot"
+            assert security.get("allowPrivilegeEscalation") is False, f"{name}: allowPrivilegeEscalation"
+            assert security.get("capabilities", {}).get("drop") == ["ALL"], f"{name}: capabilities"
+            assert security.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: seccomp"
+            resources = container.get("resources", {})
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(bound, {})), f"{name}: {bound}"
+            if workload["kind"] != "Job":
+                assert "livenessProbe" in container and "readinessProbe" in container, f"{name}: probes"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_images_are_pinned(built, overlay):
+    for workload in of_kind(built[overlay], *WORKLOADS):
+        for container in containers(workload):
+            image = container["image"]
+            last = image.rsplit("/", 1)[-1]
+            assert "@sha256:" in image or ":" in last, f"{image} has no tag"
+            assert not last.endswith(":latest"), f"{image} uses latest"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_our_services_have_read_only_roots_with_a_tmp_volume(built, overlay):
+    for workload in of_kind(built[overlay], *WORKLOADS):
+        for container in containers(workload):
+            if "iothub/" not in container["image"]:
+                continue
+            name = f"{workload['metadata']['name']}/{container['name']}"
+            assert container["securityContext"].get("readOnlyRootFilesystem") is True, name
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            volumes = {v["name"]: v for v in pod_spec(workload).get("volumes", [])}
+            assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be an emptyDir"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_config_and_secret_reference_resolves_to_a_generated_object(built, overlay):
+    resources = built[overlay]
+    config_maps = by_name(resources, "ConfigMap")
+    secrets = by_name(resources, "Secret")
+    for workload in of_kind(resources, *WORKLOADS):
+        where = workload["metadata"]["name"]
+        for container in containers(workload):
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {})
+                if "configMapKeyRef" in ref:
+                    target = config_maps.get(ref["configMapKeyRef"]["name"])
+                    assert target, f"{where}: ConfigMap {ref['configMapKeyRef']['name']} is not generated"
+                    assert ref["configMapKeyRef"]["key"] in target.get("data", {}), f"{where}: {env['name']}"
+                if "secretKeyRef" in ref:
+                    target = secrets.get(ref["secretKeyRef"]["name"])
+                    assert target, f"{where}: Secret {ref['secretKeyRef']['name']} is not generated"
+                    assert ref["secretKeyRef"]["key"] in target.get("data", {}), f"{where}: {env['name']}"
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in config_maps, where
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in secrets, where
+        for volume in pod_spec(workload).get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps, f"{where}: volume {volume['name']}"
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, f"{where}: volume {volume['name']}"
+    generated = [r for r in (*config_maps.values(), *secrets.values()) if r["metadata"]["name"].startswith("iothub-")]
+    assert any(r["kind"] == "Secret" and r["metadata"]["name"].startswith("iothub-secrets-") for r in generated), \
+        "iothub-secrets must come from a secretGenerator (name hash suffix)"
+
+
+def resolved_environment(container: dict, resources: list[dict]) -> dict[str, str]:
+    """A container's environment with ConfigMap and Secret references replaced by the generated values."""
+    config_maps = by_name(resources, "ConfigMap")
+    secrets = by_name(resources, "Secret")
+    environment = {}
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {})
+        if "value" in env:
+            environment[env["name"]] = env["value"]
+        elif "configMapKeyRef" in ref:
+            environment[env["name"]] = config_maps[ref["configMapKeyRef"]["name"]]["data"][ref["configMapKeyRef"]["key"]]
+        elif "secretKeyRef" in ref:
+            raw = secrets[ref["secretKeyRef"]["name"]]["data"][ref["secretKeyRef"]["key"]]
+            environment[env["name"]] = base64.b64decode(raw).decode()
+        elif "fieldRef" in ref:
+            environment[env["name"]] = "pod-name-0"
+    return environment
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_environment_is_read_by_the_services_settings(built, overlay, service):
+    try:
+        module = importlib.import_module(SERVICES[service])
+    except ImportError as exc:
+        pytest.fail(f"{SERVICES[service]} cannot be imported: {exc}")
+    from iothub.settings import Env
+
+    deployment = by_name(built[overlay], "Deployment")[service]
+    environment = resolved_environment(deployment["spec"]["template"]["spec"]["containers"][0], built[overlay])
+    env = Env(environment)
+    module.load(env)
+    unknown = set(environment) - env.names
+    assert not unknown, f"{service} is given variables its settings never read: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_ports_probes_and_disruption_budgets(built, overlay):
+    resources = built[overlay]
+    deployments = by_name(resources, "Deployment")
+    assert set(deployments) == set(SERVICES)
+    services = by_name(resources, "Service")
+    budgets = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in of_kind(resources,
+                                                                                               "PodDisruptionBudget")}
+    for name, deployment in deployments.items():
+        assert name in services, f"no Service for {name}"
+        assert name in budgets, f"no PodDisruptionBudget for {name}"
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_collector_and_rule_engine_autoscale(built, overlay):
+    resources = built[overlay]
+    deployments = by_name(resources, "Deployment")
+    targets = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(resources, "HorizontalPodAutoscaler")}
+    assert set(targets) == {"collector", "rule-engine"}
+    for name, hpa in targets.items():
+        assert name in deployments
+        assert "replicas" not in deployments[name]["spec"], f"{name}: the HPA owns the replica count"
+        assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"] >= 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_only_the_architectures_flows(built, overlay):
+    policies = of_kind(built[overlay], "NetworkPolicy")
+    deny = [p for p in policies if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")]
+    assert deny and set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}, "default deny is missing"
+    dns = [p for p in policies if p["spec"]["podSelector"] == {} and p["spec"].get("egress")]
+    assert dns and {port["port"] for rule in dns[0]["spec"]["egress"] for port in rule["ports"]} == {53}
+    egress: dict[str, set[int]] = {}
+    for policy in policies:
+        selected = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for rule in policy["spec"].get("egress", []):
+            if selected:
+                egress.setdefault(selected, set()).update(p["port"] for p in rule.get("ports", []))
+            assert rule.get("ports"), f"{policy['metadata']['name']}: egress to every port"
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("ports"), f"{policy['metadata']['name']}: ingress on every port"
+    for component, ports in EGRESS_PORTS.items():
+        assert egress.get(component) == ports, f"{component} egress {egress.get(component)} != {ports}"
+    selected = {p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") for p in policies}
+    for workload in of_kind(built[overlay], *WORKLOADS):
+        assert logical_name(workload) in selected, f"{workload['metadata']['name']} has no NetworkPolicy"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_migration_job_applies_the_schema(built, overlay):
+    job = by_name(built[overlay], "Job")["iothub-migrate"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "iothub.db.migrate"]
+    assert container["env"][0]["name"] == "DATABASE_URL"
+
+
+def test_dev_runs_the_stores_in_cluster_as_stateful_sets(built):
+    sets = by_name(built["dev"], "StatefulSet")
+    assert set(sets) == set(STORES)
+    for name, stateful_set in sets.items():
+        assert stateful_set["spec"].get("volumeClaimTemplates"), f"{name} has no persistent volume"
+    mosquitto = pod_spec(sets["mosquitto"])
+    config = next(v for v in mosquitto["volumes"] if v["name"] == "config")
+    assert config["configMap"]["name"].startswith("mosquitto-config-")
+    assert "iothub-dev" == built["dev"][0]["metadata"].get("namespace", built["dev"][0]["metadata"]["name"])
+
+
+def test_production_uses_external_endpoints_tls_more_replicas_and_release_images(built):
+    resources = built["production"]
+    assert not of_kind(resources, "StatefulSet"), "production uses managed stores"
+    config = next(c for c in of_kind(resources, "ConfigMap") if c["metadata"]["name"].startswith("iothub-config"))
+    for key in ("MQTT_HOST", "INFLUXDB_URL", "S3_ENDPOINT"):
+        assert "." in config["data"][key], f"{key} should name an external endpoint"
+    assert config["data"]["S3_SECURE"] == "true"
+    ingress = by_name(resources, "Ingress")["iothub"]
+    assert "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
+    assert ingress["spec"]["tls"][0]["secretName"]
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert "device-manager" in backends
+    deployments = by_name(resources, "Deployment")
+    assert deployments["device-manager"]["spec"]["replicas"] >= 2
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(resources, "HorizontalPodAutoscaler")}
+    assert hpas["collector"]["spec"]["minReplicas"] >= 2
+    for workload in of_kind(resources, *WORKLOADS):
+        for container in containers(workload):
+            assert container["image"].startswith("registry.example.com/iothub/"), container["image"]
+    namespace = by_name(resources, "Namespace")["iothub"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_monitoring_component_ships_rules_and_dashboard(built):
+    for overlay in OVERLAYS:
+        config_maps = by_name(built[overlay], "ConfigMap")
+        assert "iothub.rules.yml" in config_maps["iothub-prometheus-rules"]["data"]
+        dashboard = config_maps["iothub-grafana-dashboard"]
+        assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+@pytest.mark.parametrize("copy", COPIES, ids=lambda p: str(p.relative_to(K8S)))
+def test_copies_for_kustomize_match_their_canonical_files(copy):
+    assert copy.read_bytes() == COPIES[copy].read_bytes(), f"{copy} is stale: run deploy/k8s/sync-files.sh"
+
+
+def test_secret_files_are_ignored_and_only_examples_are_committed():
+    examples = sorted(K8S.glob("overlays/*/secrets/*.env.example"))
+    assert len(examples) >= 2
+    for example in examples:
+        real = example.with_suffix("")
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(real)], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{real} is not git-ignored"
+        assert "change-me" in example.read_text()
+    tracked = subprocess.run(["git", "ls-files", "deploy/k8s"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert not [path for path in tracked if path.endswith(".env")], "a real secrets file is committed"
+
+
+def test_the_overlays_reference_files_that_exist():
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        data = yaml.safe_load(kustomization.read_text())
+        for entry in data.get("resources", []) + data.get("components", []):
+            assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
+        assert Path(kustomization).is_file()

@@ -1,0 +1,88 @@
+"""Jepsen-style ledger: what was published versus what each store holds, by (device_id, seq)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from iothub.contract.topics import device_topic
+
+
+@dataclass
+class Verdict:
+    """Lost, duplicated and unexpected keys in one store."""
+
+    store: str
+    lost: list[tuple[str, int]]
+    duplicated: list[tuple[str, int]]
+    unexpected: list[tuple[str, int]]
+
+    @property
+    def ok(self) -> bool:
+        """True when the store holds every published key exactly once and nothing else."""
+        return not (self.lost or self.duplicated or self.unexpected)
+
+    def summary(self) -> str:
+        """One line for assertion messages."""
+        return (f"{self.store}: lost={len(self.lost)} duplicated={len(self.duplicated)} "
+                f"unexpected={len(self.unexpected)} (first lost: {self.lost[:5]}, dup: {self.duplicated[:5]})")
+
+
+def compare(store: str, published: Iterable[tuple[str, int]], stored: Iterable[tuple[str, int]]) -> Verdict:
+    """Count each stored key against the published set."""
+    expected = set(published)
+    counts = Counter(stored)
+    return Verdict(store,
+                   lost=sorted(expected - counts.keys()),
+                   duplicated=sorted(k for k, n in counts.items() if n > 1 and k in expected),
+                   unexpected=sorted(k for k in counts if k not in expected))
+
+
+@dataclass
+class LedgerPublisher:
+    """A device-side publisher: QoS 1, persistent session, records every (device_id, seq) the broker PUBACKed."""
+
+    port: int
+    client_id: str
+    acked: set[tuple[str, int]] = field(default_factory=set)
+    _mids: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False)
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = self._on_publish
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            key = self._mids.pop(mid, None)
+            if key is not None:
+                self.acked.add(key)
+
+    def publish_telemetry(self, device_id: str, seq: int, value: float, metric: str = "voltage_dc") -> None:
+        """Publish one v2 telemetry datagram (paho retransmits it across reconnects until PUBACKed)."""
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        body = orjson.dumps({"v": 2, "device_id": device_id, "ts": now, "seq": seq, "msg_type": "telemetry",
+                             "measurements": [{"ts": now, "type": metric, "val": value, "unit": "V"}]})
+        with self._lock:
+            info = self.client.publish(device_topic(device_id, "telemetry"), body, qos=1)
+            self._mids[info.mid] = (device_id, seq)
+
+    def pending(self) -> int:
+        """Messages not yet PUBACKed."""
+        with self._lock:
+            return len(self._mids)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.loop_stop()
+        self.client.disconnect()
