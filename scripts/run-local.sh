@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make run`: the project's Mosquitto and a SeaweedFS S3 gateway under .run/, then every service under honcho.
 # Ctrl-C (or SIGTERM) stops the services, Mosquitto and SeaweedFS. Expects `make install migrate` to have run.
+# Overrides: ENV_FILE, PROCFILE, RUN_DIR (default .run), SEAWEED_*_PORT; extra arguments go to `honcho start`
+# (e.g. `scripts/run-local.sh collector simulator` starts only those two).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BIN=$ROOT/.venv/bin
-RUN=$ROOT/.run
+RUN=${RUN_DIR:-$ROOT/.run}
 ENV_FILE=${ENV_FILE:-$ROOT/.env.development}
 PROCFILE=${PROCFILE:-$ROOT/Procfile}
 
@@ -15,6 +17,7 @@ set -a
 . "$ENV_FILE"
 set +a
 MQTT_PORT=${MQTT_PORT:-11883}
+S3_ENDPOINT=${S3_ENDPOINT:-127.0.0.1:8333}
 S3_PORT=${S3_ENDPOINT##*:}
 # SeaweedFS mini runs several servers; pin them all so nothing lands on a port the services use (gRPC = port+10000).
 SEAWEED_MASTER_PORT=${SEAWEED_MASTER_PORT:-9333}
@@ -75,7 +78,7 @@ CONF=$RUN/mosquitto/mosquitto.conf
 setsid mosquitto -c "$CONF" > "$RUN/logs/mosquitto.log" 2>&1 &
 PIDS+=($!)
 wait_port "$MQTT_PORT" Mosquitto "$!" "$RUN/logs/mosquitto.log"
-log "Mosquitto on 127.0.0.1:$MQTT_PORT (log .run/logs/mosquitto.log)"
+log "Mosquitto on 127.0.0.1:$MQTT_PORT (log $RUN/logs/mosquitto.log)"
 
 setsid "$BIN/weed" mini -dir="$RUN/seaweed" -ip=127.0.0.1 -admin.ui=false -master.telemetry=false \
   -s3.port="$S3_PORT" -master.port="$SEAWEED_MASTER_PORT" -volume.port="$SEAWEED_VOLUME_PORT" \
@@ -84,16 +87,17 @@ setsid "$BIN/weed" mini -dir="$RUN/seaweed" -ip=127.0.0.1 -admin.ui=false -maste
   > "$RUN/logs/seaweedfs.log" 2>&1 &
 PIDS+=($!)
 wait_port "$S3_PORT" SeaweedFS "$!" "$RUN/logs/seaweedfs.log"
-log "SeaweedFS S3 on 127.0.0.1:$S3_PORT, bucket $S3_BUCKET (log .run/logs/seaweedfs.log)"
+log "SeaweedFS S3 on 127.0.0.1:$S3_PORT, bucket ${S3_BUCKET:-iot-data} (log $RUN/logs/seaweedfs.log)"
 
 cat <<INFO
 
-  Device manager API   http://127.0.0.1:8080/            (sign in as $ADMIN_EMAIL / $ADMIN_PASSWORD)
+  Device manager API   http://127.0.0.1:8080/api/v1/     docs http://127.0.0.1:8080/api/v1/docs
+                       POST /api/v1/auth/login {"email": "${ADMIN_EMAIL:-?}", "password": "${ADMIN_PASSWORD:-?}"}
   Metrics              collector http://127.0.0.1:9110/metrics   rule-engine :9120   notifier :9130
                        simulator :9140   device-manager http://127.0.0.1:8080/metrics
   Collector ingest     http://127.0.0.1:8081/
   MQTT                 mosquitto_sub -p $MQTT_PORT -t 'iot/#' -v
-  Database             psql $DATABASE_URL
+  Database             psql ${DATABASE_URL:-?}
   Ctrl-C stops everything.
 
 INFO

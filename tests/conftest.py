@@ -84,3 +84,12 @@ def victoria(workdir):
 def uid() -> str:
     """A short unique suffix for names a test creates (device ids, rule names)."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP receiver recording POSTs (tests.support.webhook)."""
+    from tests.support.webhook import running_receiver
+
+    with running_receiver() as receiver:
+        yield receiver

@@ -12,6 +12,7 @@ from simulator.device import DeviceConfig
 from simulator.ota import OtaRequest, parse_request
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+META_KEYS = ("config", "version")  # the device manager's envelope around the settings
 SUPPORTED = ("update_config", "start_ota", "reboot", "factory_reset", "request_status")
 
 
@@ -60,7 +61,8 @@ def decide(body: dict[str, Any], config: DeviceConfig, ota_running: bool) -> Dec
 
 
 def _update_config(cmd_id: str, params: dict[str, Any], config: DeviceConfig) -> Decision:
-    nested = params.get("config")  # accept {"send_interval_s": 5} and {"config": {"send_interval_s": 5}}
+    nested = params.get("config")  # accept {"send_interval_s": 5} and {"config": {...}, "version": 3}
     new, ignored = config.updated({**params, **nested} if isinstance(nested, dict) else params)
-    detail = f"ignored: {', '.join(k for k in ignored if k != 'config')}" if set(ignored) - {"config"} else ""
+    unknown = [k for k in ignored if k not in META_KEYS]
+    detail = f"ignored: {', '.join(unknown)}" if unknown else ""
     return Decision(cmd_id, "update_config", "accepted", detail, "config", config=new)

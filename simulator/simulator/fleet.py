@@ -76,17 +76,18 @@ class Fleet:
 
     def _send(self, d: Device, body: dict[str, Any], retain: bool = False) -> bytes:
         payload = orjson.dumps(body)
-        self._raw(d, body.get("msg_type", "status"), payload, retain)
-        if "seq" in body and self.ledger is not None:
+        sent = self._raw(d, body.get("msg_type", "status"), payload, retain)
+        if sent and "seq" in body and self.ledger is not None:
             self.ledger.record(d.device_id, d.epoch, body["seq"], body["msg_type"], self.clock())
         return payload
 
-    def _raw(self, d: Device, msg_type: str, payload: bytes, retain: bool = False, label: str | None = None) -> None:
+    def _raw(self, d: Device, msg_type: str, payload: bytes, retain: bool = False, label: str | None = None) -> bool:
         topic = device_topic(d.device_id, TOPIC_OF[msg_type], self.s.topic_prefix)
         if self.sink.publish(d.index, topic, payload, retain):
             self.published[label or msg_type] += 1
-        else:
-            self.errors["refused"] += 1
+            return True
+        self.errors["refused"] += 1
+        return False
 
     # -- timers --------------------------------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class Fleet:
     def handle_command(self, device_id: str, raw: bytes, now: float) -> None:
         """Acknowledge one command and carry it out."""
         d = self.by_id.get(device_id)
-        if d is None:
+        if d is None or not d.booted_at:  # not ours, or not powered on yet: a real device would not hear it
             return
         body = commands.read(raw)
         if body is None:

@@ -8,6 +8,7 @@ import pika
 from iothub import topology
 from iothub.contract.ingest import message_id
 from tests.collector.conftest import sample, telemetry
+from tests.support import infra
 from tests.support.poll import wait_for
 
 
@@ -39,3 +40,48 @@ def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, devic
     wait_for(take_all, timeout=60, interval=0.2, what="all six messages after redelivery")
     assert sorted({b["msg_id"] for b in got}) == sorted(message_id(dev, 0, s) for s in range(1, 7))
     conn.close()
+
+
+def test_publisher_connection_loss_withholds_acks_until_rabbitmq_is_back(start_edge, device, make_device, uid):
+    vhost = f"iothub-test-acks-{uid}"
+    url = infra.create_vhost(vhost)
+    try:
+        edge = start_edge(AMQP_URL=url)
+        dev = make_device()
+        device.send(dev, telemetry(dev, 1))
+        wait_for(lambda: _series(url, dev) == [1], what="first message")
+        infra.delete_vhost(vhost)  # the publisher's connection is closed under it
+        wait_for(lambda: not edge.publisher.ready, what="publisher down")
+        for seq in (2, 3, 4):
+            device.send(dev, telemetry(dev, seq))  # the broker holds them for the collector's session
+        wait_for(lambda: not edge.bridge.connected, what="bridge disconnected after failed publishes")
+        infra.create_vhost(vhost)
+        # The publisher re-declares collector.series on reconnect, before the bridge resubscribes.
+        got: list[int] = []
+        wait_for(lambda: got.extend(_series(url, dev)) or sorted(got) == [2, 3, 4], timeout=60, interval=0.2,
+                 what="messages 2-4 redelivered and published")
+    finally:
+        infra.delete_vhost(vhost)
+
+
+def _series(url: str, dev: str) -> list[int]:
+    """Seqs of this device's messages waiting on collector.series (consumed)."""
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+    except pika.exceptions.AMQPError:
+        return []
+    try:
+        ch = conn.channel()
+        seqs = []
+        while True:
+            method, _, body = ch.basic_get(topology.SERIES_QUEUE.name, auto_ack=True)
+            if method is None:
+                return seqs
+            msg = orjson.loads(body)
+            if msg["device_id"] == dev:
+                seqs.append(msg["seq"])
+    except pika.exceptions.ChannelClosedByBroker:
+        return []
+    finally:
+        if conn.is_open:
+            conn.close()

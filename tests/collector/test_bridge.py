@@ -107,3 +107,19 @@ def test_v1_and_status_messages_are_never_deduplicated(edge, device, make_device
     assert [(b["msg_type"], b["seq"]) for b in bodies] == [("telemetry", -1), ("telemetry", -1), ("status", -1)]
     assert len({b["msg_id"] for b in bodies}) == 3
     assert out.drain()[2][0].message_id == bodies[2]["msg_id"]
+
+
+def test_shared_subscription_splits_the_stream_between_collectors(start_edge, device, make_device, tap, uid):
+    first = start_edge(client_id=f"collector-{uid}-a", MQTT_SHARE_GROUP=f"g{uid}")
+    second = start_edge(client_id=f"collector-{uid}-b", MQTT_SHARE_GROUP=f"g{uid}")
+    devs = [make_device() for _ in range(4)]
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{d}" for d in devs])
+    for seq in range(1, 11):
+        for dev in devs:
+            device.send(dev, telemetry(dev, seq))
+    wait_for(lambda: len(out.drain()) >= 40, what="40 messages")
+    settle(first)
+    settle(second)
+    # Without the share group both collectors would receive and publish every message.
+    assert len(out.drain()) == 40
+    assert len({b["msg_id"] for b in out.bodies()}) == 40

@@ -65,10 +65,10 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(collector_env
 
     publisher = threading.Thread(target=stream, daemon=True)
     publisher.start()
-    wait_for(lambda: len(out.drain()) >= TOTAL // 5, timeout=60, what="a fifth of the stream through")
+    wait_for(lambda: out.count() >= TOTAL // 5, timeout=60, interval=0.01, what="a fifth of the stream through")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(10)
-    seen_at_kill = len(out.drain())
+    seen_at_kill = out.count()
     assert seen_at_kill < TOTAL, "the kill came after the stream ended"
     second = _start_collector(env, log_path)
     try:

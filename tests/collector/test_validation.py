@@ -25,12 +25,15 @@ def _payload(kind: str, dev: str) -> tuple[str, bytes]:
         "device_mismatch": ("telemetry", orjson.dumps(telemetry(dev + "x", 1))),
         "missing_field": ("telemetry", orjson.dumps({k: v for k, v in good.items() if k != "ts"})),
         "unknown_topic": ("telemetry", orjson.dumps(good)),  # sent on iot/bad.id/telemetry
+        "status_v_not_int": ("status", orjson.dumps({"device_id": dev, "ts": good["ts"], "status": "online",
+                                                      "v": "two"})),
     }
     return cases[kind]
 
 
 KINDS = ["malformed_json", "unknown_device", "wrong_type", "non_finite", "too_many_measurements", "too_large",
-         "topic_mismatch", "device_mismatch", "missing_field", "unknown_topic"]
+         "topic_mismatch", "device_mismatch", "missing_field", "unknown_topic", "status_v_not_int"]
+REASONS = {"status_v_not_int": Reason.WRONG_TYPE}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -41,7 +44,8 @@ def test_invalid_message_is_dead_lettered_with_reason_and_counted(kind, edge, de
     suffix, raw = _payload(kind, dev)
     topic_device = {"unknown_topic": "bad.id", "unknown_device": "nobody-" + dev}.get(kind, dev)
     topic = f"{device.prefix}iot/{topic_device}/{suffix}"
-    before = sample("iothub_collector_messages_rejected_total", source="mqtt", reason=kind)
+    reason = REASONS.get(kind) or Reason(kind)
+    before = sample("iothub_collector_messages_rejected_total", source="mqtt", reason=reason.value)
     device.send(dev, raw, topic=topic)
     device.send(dev, telemetry(dev, 2))  # the stream goes on behind the bad message
 
@@ -50,9 +54,9 @@ def test_invalid_message_is_dead_lettered_with_reason_and_counted(kind, edge, de
 
     props, body = wait_for(parked, what=f"dead letter for {kind}")[0]
     assert body == raw
-    assert props.headers[topology.DL_REASON] == Reason(kind).value
+    assert props.headers[topology.DL_REASON] == reason.value
     assert props.headers[topology.DL_SOURCE] == "mqtt"
     assert props.headers[topology.DL_DETAIL]
-    wait_for(lambda: sample("iothub_collector_messages_rejected_total", source="mqtt", reason=kind) - before == 1,
-             what="rejection counted")
+    name = "iothub_collector_messages_rejected_total"
+    wait_for(lambda: sample(name, source="mqtt", reason=reason.value) - before == 1, what="rejection counted")
     assert [b["seq"] for b in wait_for(out.bodies, what="the next good message")] == [2]

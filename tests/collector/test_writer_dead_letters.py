@@ -50,6 +50,15 @@ def test_dead_letters_recorded_once_with_headers(writer_kit):
     assert second["message_id"].startswith("sha256:") and second["headers"]["n"] == 7
     assert (rows[b"sentinel"]["source"], rows[b"sentinel"]["reason"]) == ("unknown", "unknown")
 
+    # An operator replays it and it fails again: parked anew with the new reason, not swallowed as a duplicate.
+    with kit.db.transaction() as cur:
+        cur.execute("UPDATE dead_letters SET status = 'replayed', handled_by = 'op' WHERE message_id = %s", (with_id,))
+    kit.raw(topology.DEAD_LETTER_EXCHANGE, "", body, message_id=with_id, headers=_headers("handler_error"))
+    again = wait_for(lambda: [r for r in _letters(kit.db, marker) if r["message_id"] == with_id
+                              and r["status"] == "parked"], timeout=20, what="letter parked again")
+    assert again[0]["reason"] == "handler_error"
+    assert len(_letters(kit.db, marker)) == 3
+
 
 def test_poison_from_a_writer_is_parked_and_start_writers_stops(writer_kit):
     kit = writer_kit

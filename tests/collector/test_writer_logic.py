@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
 
-from collector.writers.archive import parse_object, render_object, window_key
+from collector.writers.archive import parse_object, render_object, to_line, window_key
 from collector.writers.decode import Decoded, decode_batch
 from collector.writers.series import expired_partitions, line_protocol, partition_name, retention_cutoff, to_record
 from collector.writers.state import collapse
@@ -38,10 +39,11 @@ def test_window_key_is_deterministic_and_aligned():
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_archive_object_round_trips_sorted_by_ts_then_seq(gz):
-    lines = {m.msg_id: orjson.loads(m.encode()) for m in (msg(seq=3), msg(seq=2), msg(seq=1, ts=T0 + timedelta(1)))}
+    lines = dict(to_line(m.encode()) for m in (msg(seq=3), msg(seq=2), msg(seq=1, ts=T0 + timedelta(1))))
     data = render_object(lines, gz)
     assert render_object(parse_object(data, gz), gz) == data  # byte-identical rewrite: redelivery is a no-op
-    assert [line["seq"] for line in parse_object(data, gz).values()] == [2, 3, 1]
+    plain = gzip.decompress(data) if gz else data
+    assert [orjson.loads(line)["seq"] for line in plain.splitlines()] == [2, 3, 1]
 
 
 def test_line_protocol_tags_escape_and_omit_empty_unit():
@@ -60,6 +62,9 @@ def test_telemetry_without_measurements_is_rejected():
         to_record(msg(body={"measurements": []}), T0)
     with pytest.raises(Rejected):
         to_record(msg(body={"measurements": [{"ts": "yesterday", "type": "t", "val": 1, "unit": ""}]}), T0)
+    good = {"measurements": [{"ts": T0.isoformat(), "type": "t", "val": 1, "unit": ""}]}
+    with pytest.raises(Rejected, match="ahead"):
+        to_record(msg(body=good), T0 + timedelta(days=2), now=T0)
 
 
 def test_partitions_expire_by_whole_days():
@@ -110,3 +115,22 @@ def test_state_keeps_first_ack_and_most_advanced_ota_report():
     assert list(rejected) == [4]
     assert [a.result for a in batch.acks] == ["accepted"]
     assert [(o.state, o.progress) for o in batch.ota] == [("applying", 90.0)]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"WRITERS": "series,archive", "ARCHIVE_BACKEND": "s3"}, "S3_ENDPOINT must be set"),
+    ({"WRITERS": "series", "SERIES_BACKENDS": "postgres,influxdb"}, "INFLUXDB_URL must be set"),
+    ({"WRITERS": "state,bogus"}, "unknown writer 'bogus'"),
+    ({"WRITERS": "archive", "ARCHIVE_BACKEND": "tape"}, "ARCHIVE_BACKEND must be s3 or filesystem"),
+])
+def test_misconfigured_writers_start_nothing(env, message):
+    import threading
+
+    from collector.settings import load
+    from collector.writers import start_writers
+    from iothub.settings import Env, SettingsError
+
+    before = threading.active_count()
+    with pytest.raises(SettingsError, match=message):
+        start_writers(load(Env({"AMQP_URL": "amqp://127.0.0.1:1/x", **env})), db=None)
+    assert threading.active_count() == before

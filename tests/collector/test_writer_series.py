@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from prometheus_client import REGISTRY
+
+from collector.writers import start_writer
 from collector.writers.series import partition_name
 from collector.writers.series_postgres import PostgresSeriesStore
 from iothub import topology
+from iothub.db import Database
 from tests.support.poll import wait_for
 
 SERIES = topology.SERIES_QUEUE.name
@@ -22,6 +27,11 @@ def _rows(db, device_id):
         cur.execute("SELECT seq, ts, measurements, tableoid::regclass::text FROM telemetry WHERE device_id = %s "
                     "ORDER BY seq", (device_id,))
         return cur.fetchall()
+
+
+def _store_errors():
+    return REGISTRY.get_sample_value("iothub_collector_writer_store_errors_total",
+                                     {"writer": "series", "store": "postgres"}) or 0.0
 
 
 def _partitions(db):
@@ -72,3 +82,35 @@ def test_retention_drops_old_partitions_at_start_and_skips_expired_rows(writer_k
     assert [r[0] for r in rows] == [2]  # the expired datagram was acked without recreating its partition
     assert partition_name(too_old.date()) not in _partitions(db)
     assert kit.ready_count(SERIES) == 0
+
+
+@pytest.mark.fault
+def test_postgres_outage_keeps_messages_queued_until_recovery(writer_kit, pg_dsn):
+    tcpproxy = pytest.importorskip("tests.support.tcpproxy", reason="needs tests/support/tcpproxy.py")
+    kit = writer_kit
+    kit.purge(SERIES)
+    device = f"pgo-{kit.uid}"
+    now = datetime.now(UTC)
+    proxy = tcpproxy.TcpProxy(5432)
+    proxied = Database(pg_dsn.replace(":5432/", f":{proxy.port}/"), maxconn=2, application_name="writer-outage")
+    handle = start_writer("series", kit.settings(WRITERS="series"), proxied)
+    try:
+        wait_for(handle.ready, timeout=15, what="writer connected")
+        kit.send(kit.message(device, "telemetry", _body(now, 1.0), ts=now, seq=0))
+        wait_for(lambda: _rows(kit.db, device), timeout=20, what="first row through the proxy")
+
+        errors = _store_errors()
+        proxy.block()  # drops the pooled connection mid-life and refuses new ones
+        kit.send(*(kit.message(device, "telemetry", _body(now, float(i)), ts=now + timedelta(milliseconds=i), seq=i)
+                   for i in range(1, 31)))
+        wait_for(lambda: _store_errors() > errors, timeout=30, what="writer hitting the outage")
+        assert len(_rows(kit.db, device)) == 1
+        proxy.unblock()
+        rows = wait_for(lambda: len(r := _rows(kit.db, device)) == 31 and r, timeout=60, what="all rows after recovery")
+        assert [r[0] for r in rows] == list(range(31))
+        wait_for(lambda: kit.ready_count(SERIES) == 0, timeout=10, what="queue drained")
+    finally:
+        proxy.close()
+        handle.stop()
+        handle.join(15)
+        proxied.close()

@@ -174,3 +174,13 @@ def test_the_env_file_is_ignored_by_git():
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", ".env"], cwd=ROOT, capture_output=True,
                              check=False)
     assert tracked.returncode != 0, ".env is committed"
+
+
+def test_only_device_and_api_ports_listen_beyond_localhost():
+    public = {"1883", "8080", "8081"}  # MQTT and HTTP ingest for devices, the REST API for operators
+    for name, spec in compose()["services"].items():
+        for mapping in spec.get("ports", []):
+            resolved = interpolate(str(mapping), parse_env_file(ENV_EXAMPLE))
+            container_port = resolved.rsplit(":", 1)[-1]
+            if container_port not in public:
+                assert resolved.startswith("127.0.0.1:"), f"{name}: {mapping} should bind 127.0.0.1"

@@ -25,8 +25,8 @@ def stages(path: Path) -> dict[str, list[str]]:
     text = re.sub(r"\\\n", " ", path.read_text())
     result: dict[str, list[str]] = {}
     current = None
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.IGNORECASE)
@@ -115,9 +115,34 @@ def test_compose_builds_only_targets_that_exist():
 
 def test_dockerignore_keeps_secrets_and_clutter_out_of_the_context():
     lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
-    assert lines[[i for i, line in enumerate(lines) if line and not line.startswith("#")][0]] == "*", \
-        ".dockerignore should start from an allow-list (*)"
+    first = next(line for line in lines if line and not line.startswith("#"))
+    assert first == "*", ".dockerignore should start from an allow-list (*)"
     copied = set(re.findall(r"^COPY\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert copied <= allowed, f"COPY sources not allowed by .dockerignore: {copied - allowed}"
     assert not any(entry.startswith(".env") for entry in allowed)
+
+
+PACKAGES = ("libs/iothub", "services/collector", "services/rule-engine", "services/notifier",
+            "services/device-manager", "simulator")
+
+
+@pytest.mark.parametrize("project", PACKAGES)
+def test_wheels_carry_every_data_file_the_package_needs(project):
+    """The images install wheels: a non-Python file (SQL, static assets) not in package-data is missing at runtime."""
+    import glob
+    import tomllib
+
+    root = ROOT / project
+    config = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("setuptools", {})
+    covered = set()
+    for package, patterns in config.get("package-data", {}).items():
+        base = root / package.replace(".", "/")
+        for pattern in patterns:
+            covered.update(base / match for match in glob.glob(pattern, root_dir=base, recursive=True))
+    packages = [p for p in root.iterdir() if (p / "__init__.py").exists()]
+    data = [f for package in packages for f in package.rglob("*")
+            if f.is_file() and f.suffix not in {".py", ".pyc"} and "__pycache__" not in f.parts]
+    missing = [str(f.relative_to(ROOT)) for f in data if f not in covered]
+    assert not missing, (f"{project}/pyproject.toml lacks [tool.setuptools.package-data] for: {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}")

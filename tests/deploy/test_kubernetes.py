@@ -33,7 +33,11 @@ EGRESS_PORTS = {
     "notifier": {5672, 5432, 443, 587},
     "device-manager": {5432, 5672, 1883, 8086, 9000},
     "migrate": {5432},
+    "simulator": {1883, 5432},  # dev only
 }
+# Production's managed endpoints use TLS ports for the same flows: AMQPS 5671, HTTPS 443 (InfluxDB, S3).
+PRODUCTION_TLS_PORTS = {"collector": {5671, 443}, "rule-engine": {5671}, "notifier": {5671},
+                        "device-manager": {5671, 443}, "migrate": set()}
 COPIES = {  # kustomize can only read below a kustomization; these copies must match their canonical files
     K8S / "overlays/dev/files/mosquitto.conf": DEPLOY / "mosquitto/mosquitto.conf",
     K8S / "components/monitoring/files/iothub.rules.yml": DEPLOY / "prometheus/rules/iothub.rules.yml",
@@ -115,7 +119,8 @@ def test_workloads_have_probes_limits_and_run_as_non_root(built, overlay):
             resources = container.get("resources", {})
             for bound in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(resources.get(bound, {})), f"{name}: {bound}"
-            if workload["kind"] != "Job":
+        if workload["kind"] != "Job":
+            for container in spec["containers"]:  # init containers run to completion: no probes
                 assert "livenessProbe" in container and "readinessProbe" in container, f"{name}: probes"
 
 
@@ -185,7 +190,8 @@ def resolved_environment(container: dict, resources: list[dict]) -> dict[str, st
         if "value" in env:
             environment[env["name"]] = env["value"]
         elif "configMapKeyRef" in ref:
-            environment[env["name"]] = config_maps[ref["configMapKeyRef"]["name"]]["data"][ref["configMapKeyRef"]["key"]]
+            key = ref["configMapKeyRef"]
+            environment[env["name"]] = config_maps[key["name"]]["data"][key["key"]]
         elif "secretKeyRef" in ref:
             raw = secrets[ref["secretKeyRef"]["name"]]["data"][ref["secretKeyRef"]["key"]]
             environment[env["name"]] = base64.b64decode(raw).decode()
@@ -211,17 +217,33 @@ def test_deployment_environment_is_read_by_the_services_settings(built, overlay,
     assert not unknown, f"{service} is given variables its settings never read: {sorted(unknown)}"
 
 
+def test_dev_simulator_environment_is_read_by_its_settings(built):
+    from iothub.settings import Env
+    from simulator import settings
+
+    simulator = by_name(built["dev"], "Deployment")["simulator"]
+    provision = pod_spec(simulator)["initContainers"][0]
+    assert provision["command"][-1] == "provision"
+    for container in (provision, pod_spec(simulator)["containers"][0]):
+        environment = resolved_environment(container, built["dev"])
+        env = Env(environment)
+        settings.load(container.get("command", [])[3:], env=env)
+        assert not set(environment) - env.names, f"unread: {sorted(set(environment) - env.names)}"
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_services_ports_probes_and_disruption_budgets(built, overlay):
     resources = built[overlay]
     deployments = by_name(resources, "Deployment")
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) - set(SERVICES) == ({"simulator"} if overlay == "dev" else set())
     services = by_name(resources, "Service")
     budgets = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in of_kind(resources,
                                                                                                "PodDisruptionBudget")}
     for name, deployment in deployments.items():
-        assert name in services, f"no Service for {name}"
         assert name in budgets, f"no PodDisruptionBudget for {name}"
+        if name not in SERVICES:
+            continue
+        assert name in services, f"no Service for {name}"
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -256,7 +278,10 @@ def test_network_policies_allow_only_the_architectures_flows(built, overlay):
             assert rule.get("ports"), f"{policy['metadata']['name']}: egress to every port"
         for rule in policy["spec"].get("ingress", []):
             assert rule.get("ports"), f"{policy['metadata']['name']}: ingress on every port"
-    for component, ports in EGRESS_PORTS.items():
+    for component, base_ports in EGRESS_PORTS.items():
+        if component == "simulator" and overlay != "dev":
+            continue
+        ports = base_ports | (PRODUCTION_TLS_PORTS[component] if overlay == "production" else set())
         assert egress.get(component) == ports, f"{component} egress {egress.get(component)} != {ports}"
     selected = {p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") for p in policies}
     for workload in of_kind(built[overlay], *WORKLOADS):
@@ -279,7 +304,9 @@ def test_dev_runs_the_stores_in_cluster_as_stateful_sets(built):
     mosquitto = pod_spec(sets["mosquitto"])
     config = next(v for v in mosquitto["volumes"] if v["name"] == "config")
     assert config["configMap"]["name"].startswith("mosquitto-config-")
-    assert "iothub-dev" == built["dev"][0]["metadata"].get("namespace", built["dev"][0]["metadata"]["name"])
+    namespaces = by_name(built["dev"], "Namespace")
+    assert set(namespaces) == {"iothub-dev"}
+    assert {r["metadata"].get("namespace") for r in built["dev"] if r["kind"] != "Namespace"} == {"iothub-dev"}
 
 
 def test_production_uses_external_endpoints_tls_more_replicas_and_release_images(built):
@@ -337,3 +364,31 @@ def test_the_overlays_reference_files_that_exist():
         for entry in data.get("resources", []) + data.get("components", []):
             assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
         assert Path(kustomization).is_file()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_scrape_annotations_point_at_the_probed_port(built, overlay):
+    """Prometheus scrapes the port the probes use, which is the image's HEALTH_PORT (tests/deploy/test_docker)."""
+    from tests.deploy.test_docker import DOCKERFILE, stages
+
+    images = stages(DOCKERFILE)
+    for name, deployment in by_name(built[overlay], "Deployment").items():
+        template = deployment["spec"]["template"]
+        container = template["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        probed = ports[container["readinessProbe"]["httpGet"]["port"]]
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == str(probed), name
+        assert f"ENV HEALTH_PORT={probed}" in images[name], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_namespaces_enforce_the_restricted_pod_security_standard(built, overlay):
+    """The workload checks above are the "restricted" profile's rules, so the namespace can enforce it."""
+    for namespace in of_kind(built[overlay], "Namespace"):
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    allowed_volumes = {"name", "configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected",
+                       "downwardAPI", "ephemeral", "csi"}
+    for workload in of_kind(built[overlay], *WORKLOADS):
+        for volume in pod_spec(workload).get("volumes", []):
+            assert set(volume) <= allowed_volumes, f"{workload['metadata']['name']}: volume {volume}"
+        assert not pod_spec(workload).get("hostNetwork") and not pod_spec(workload).get("hostPID")

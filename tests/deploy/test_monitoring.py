@@ -31,7 +31,9 @@ REQUIRED_ALERTS = {
     "IotHubPodCrashLooping",  # pods crash-looping (kube-state-metrics)
 }
 SCRAPE_TARGETS = {"collector:9110", "rule-engine:9120", "notifier:9130", "device-manager:8080", "simulator:9140"}
-DECLARATION = re.compile(r"\b(Counter|Gauge|Histogram|Summary)\(\s*[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']")
+# Direct metrics (Counter("name", ...)) and custom-collector families (CounterMetricFamily("name", ...)).
+DECLARATION = re.compile(r"\b(Counter|Gauge|Histogram|Summary)(?:MetricFamily)?\(\s*"
+                         r"[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']")
 OUR_METRIC = re.compile(r"\biothub_[a-z0-9_]+\b")
 SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]")
 
@@ -63,9 +65,17 @@ def rule_expressions() -> list[tuple[str, str]]:
             for rule in group["rules"]]
 
 
+def dashboard_panels() -> list[dict]:
+    """Every panel, including those inside collapsed rows."""
+    panels = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
 def dashboard_expressions() -> list[tuple[str, str]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [(panel["title"], target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    return [(panel["title"], target["expr"]) for panel in dashboard_panels() for target in panel.get("targets", [])]
 
 
 def test_prometheus_config_and_its_rules_pass_promtool():
@@ -153,9 +163,9 @@ def test_dashboard_covers_the_platform_and_is_provisioned():
                    "iothub_notifier_attempts_total",  # notifications
                    "iothub_api_requests_total", "iothub_api_request_duration_seconds_bucket"):  # API
         assert family in text, f"the dashboard shows nothing from {family}"
-    ids = [panel["id"] for panel in dashboard["panels"]]
+    ids = [panel["id"] for panel in dashboard_panels()]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
-    for panel in dashboard["panels"]:
+    for panel in dashboard_panels():
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
     datasources = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml")["datasources"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
+import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2.errors
+
+from device_manager.telemetry.query import bucket_start
 
 
 def ensure_partition(db, day: datetime) -> None:
@@ -16,7 +20,7 @@ def ensure_partition(db, day: datetime) -> None:
     with db.transaction() as cur:
         try:
             cur.execute("SAVEPOINT p")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry "  # noqa: S608 - name from a date
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry "
                         "FOR VALUES FROM (%s) TO (%s)", (start, start + timedelta(days=1)))
             cur.execute("RELEASE SAVEPOINT p")
         except (psycopg2.errors.InvalidObjectDefinition, psycopg2.errors.DuplicateTable):
@@ -91,3 +95,33 @@ def insert_dead_letter(db, *, body: bytes = b'{"x": 1}', exchange: str | None = 
             "VALUES (%s, %s, %s, 'detail', %s, %s, %s, %s) RETURNING id",
             (str(uuid.uuid4()), source, reason, exchange, routing_key, json.dumps(headers or {}), body))
         return cur.fetchone()[0]
+
+
+BASE = datetime(2026, 3, 1, 23, 40, tzinfo=UTC)  # the data crosses midnight: two daily partitions
+METRICS = (("voltage_dc", "V"), ("temperature", "Cel"))
+
+
+def make_datagrams(device_id: str, seed: int) -> tuple[list[dict], list[tuple[datetime, str, float, str]]]:
+    """120 datagrams 30 s apart; each carries readings taken 25, 15 and 5 s before its envelope ts."""
+    rng = random.Random(seed)
+    rows, flat = [], []
+    for i in range(120):
+        ts = BASE + timedelta(seconds=30 * i)
+        readings = [(ts - timedelta(seconds=age), kind, round(rng.uniform(-50, 900), 3), unit)
+                    for age in (25, 15, 5) for kind, unit in METRICS]
+        if i % 2 == 0:
+            readings.append((ts, "current_dc", float(rng.randint(-100, 100)), "A"))
+        rows.append({"device_id": device_id, "ts": ts, "measurements": readings, "seq": i})
+        flat.extend(readings)
+    return rows, flat
+
+
+def expected(flat, start, end, *, every, agg, metrics=()):
+    """Per (metric, unit): {bucket start: aggregate}, computed in Python."""
+    buckets: dict[tuple[str, str], dict[datetime, list[tuple[datetime, float]]]] = {}
+    for ts, kind, val, unit in flat:
+        if start <= ts < end and (not metrics or kind in metrics):
+            buckets.setdefault((kind, unit), {}).setdefault(bucket_start(ts, every), []).append((ts, val))
+    fn = {"mean": lambda v: statistics.fmean(x for _, x in v), "min": lambda v: min(x for _, x in v),
+          "max": lambda v: max(x for _, x in v), "count": len, "last": lambda v: max(v)[1]}[agg]
+    return {key: {b: fn(vals) for b, vals in per.items()} for key, per in buckets.items()}

@@ -77,8 +77,9 @@ def test_login_rate_limited_per_email_and_ip(make_app, users, uid):
     email = f"ratelimit-{uid}@example.test"
     for _ in range(3):
         assert_error(_login(limited, email, "wrong-password"), 401)
-    err = assert_error(_login(limited, email, "wrong-password"), 429, "rate_limited")
-    assert "3 per 1 minute" in err["message"]
+    denied = _login(limited, email, "wrong-password")
+    err = assert_error(denied, 429, "rate_limited")
+    assert "3 per 1 minute" in err["message"] and int(denied.headers["Retry-After"]) > 0
     # another email from the same address still has its own budget
     assert _login(limited, users["viewer"]["email"]).status_code == 200
 
@@ -113,3 +114,26 @@ def test_first_admin_created_from_environment(make_app, app, uid):
     assert admins >= 1
     if created is not None:
         assert created["role"] == "admin"
+
+
+def test_logout_without_body_revokes_the_presented_token(client, users):
+    body = _login(client, users["operator"]["email"]).get_json()
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert_error(client.get("/api/v1/auth/me", headers=headers), 401, "token_revoked")
+    refreshed = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {body['refresh_token']}"})
+    assert refreshed.status_code == 200  # only the presented token was revoked
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"role": "viewer"}])
+def test_disabling_or_demoting_a_user_cuts_their_tokens_at_once(client, auth, uid, change):
+    email = f"cut-{uid}@example.test"
+    made = client.post("/api/v1/users", headers=auth["admin"],
+                       json={"email": email, "password": PASSWORD, "role": "operator"}).get_json()
+    body = _login(client, email).get_json()
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get("/api/v1/devices", headers=headers).status_code == 200
+    assert client.patch(f"/api/v1/users/{made['id']}", headers=auth["admin"], json=change).status_code == 200
+    assert_error(client.get("/api/v1/devices", headers=headers), 401, "token_revoked")
+    refresh = {"Authorization": f"Bearer {body['refresh_token']}"}
+    assert_error(client.post("/api/v1/auth/refresh", headers=refresh), 401, "token_revoked")

@@ -196,9 +196,37 @@ def test_ota_rollout(client, auth, device_type, uid, fake_device, app):
 
 
 def test_ota_rollout_bad_input(client, auth, uid):
-    base = {"fw_version": "1", "url": "http://fw/x.bin", "sha256": SHA, "size_bytes": 1}
+    base = {"fw_version": f"bad-{uid}", "url": "http://fw/x.bin", "sha256": SHA, "size_bytes": 1}
     for body in ({**base, "sha256": "XYZ"}, {**base, "size_bytes": 0}, base, {**base, "url": "ftp://x"},
                  {**base, "device_type": f"nothing-{uid}"}):
         assert_error(client.post("/api/v1/ota/rollouts", headers=auth["operator"], json=body), 422)
-    before = client.get("/api/v1/ota/rollouts?fw_version=1", headers=auth["viewer"]).get_json()["total"]
+    before = client.get(f"/api/v1/ota/rollouts?fw_version=bad-{uid}", headers=auth["viewer"]).get_json()["total"]
     assert before == 0  # the rejected rollout with no matching device left no row behind
+
+
+@pytest.mark.fault
+def test_publisher_recovers_after_broker_outage(make_app, auth, device, tmp_path):
+    from tests.support import procs
+
+    broker = procs.mosquitto(tmp_path).start()  # a private broker: stopping the shared one would disturb others
+    try:
+        client = make_app(mqtt_port=broker.port, mqtt_publish_timeout_s=1.0).test_client()
+        path = f"/api/v1/devices/{device['id']}/commands"
+        wait_for(lambda: client.get("/readyz").get_json()["checks"]["mqtt"], what="publisher connected")
+        assert client.post(path, headers=auth["operator"], json={"cmd": "reboot"}).get_json()["status"] == "sent"
+        broker.stop()
+        down = client.post(path, headers=auth["operator"], json={"cmd": "reboot"})
+        assert down.status_code == 201 and down.get_json()["status"] == "pending"
+        assert client.get("/readyz").status_code == 503
+        broker.start()
+        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="publisher reconnected")
+        dev = Device(broker.port, [device["device_id"]])
+        try:
+            again = client.post(path, headers=auth["operator"], json={"cmd": "request_status"}).get_json()
+            assert again["status"] == "sent"
+            wait_for(lambda: any(m["cmd_id"] == again["cmd_id"] for m in dev.messages(device["device_id"])),
+                     what="command after reconnect")
+        finally:
+            dev.close()
+    finally:
+        broker.stop()

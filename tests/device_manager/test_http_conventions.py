@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.device_manager.conftest import assert_error
@@ -71,18 +73,20 @@ def test_unexpected_exception_is_500_without_trace(make_app, auth):
     assert err["message"] == "Internal server error"
 
 
-def test_database_down_is_503(make_app, auth):
-    broken = make_app(database_url="postgresql://postgres@127.0.0.1:1/none").test_client()
+def test_dependencies_down_are_503(make_app, auth):
+    broken = make_app(database_url="postgresql://postgres@127.0.0.1:1/none",
+                      amqp_url="amqp://guest:guest@127.0.0.1:1/%2F").test_client()
     assert_error(broken.get("/api/v1/devices", headers=auth["viewer"]), 503, "unavailable")
     ready = broken.get("/readyz")
-    assert ready.status_code == 503 and ready.get_json()["checks"]["database"] is False
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"]["database"] is False and ready.get_json()["checks"]["amqp"] is False
 
 
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     # the MQTT connection starts lazily (after a gunicorn fork), so readiness may take a moment
     r = wait_for(lambda: (resp := client.get("/readyz")).status_code == 200 and resp, what="readyz 200")
-    assert r.get_json()["checks"]["database"] is True and r.get_json()["checks"]["mqtt"] is True
+    assert r.get_json()["checks"] == {"database": True, "mqtt": True, "amqp": True}
 
 
 def test_metrics_count_requests_by_route(client, auth):
@@ -102,7 +106,7 @@ def test_openapi_documents_every_route_and_security(client, app):
         path = rule.rule
         if path.startswith("/api/v1/") and "static" not in path and path not in ("/api/v1/docs",
                                                                                 "/api/v1/openapi.json"):
-            openapi_path = path.replace("<uuid:", "{").replace(">", "}")
+            openapi_path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)
             assert openapi_path in documented, path
     login = spec["paths"]["/api/v1/auth/login"]["post"]
     assert login["security"] == []
@@ -119,3 +123,18 @@ def test_docs_page_uses_local_assets_only(client):
         r = client.get(asset)
         assert r.status_code == 200 and len(r.data) > 100_000
         r.close()
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/v1/device-types?q=a%00b", None),
+    ("/api/v1/devices?q=%F3%94%A7%B2%00", None),
+    ("/api/v1/devices", '{"device_id": "ok", "name": "a\\u0000b", "device_type": "x"}'),
+    ("/api/v1/devices", '{"device_id": "ok", "name": "\\udb54", "device_type": "x"}'),
+    ("/api/v1/devices", '{"device_id": "ok", "name": "n", "device_type": "x", "metadata": {"k\\u0000": 1}}'),
+])
+def test_text_postgres_cannot_store_is_422(client, auth, path, body):
+    if body is None:
+        r = client.get(path, headers=auth["operator"])
+    else:
+        r = client.post(path, headers=auth["operator"], data=body, content_type="application/json")
+    assert_error(r, 422, "validation_error")

@@ -99,9 +99,10 @@ def test_builtin_kinds_are_listed_tunable_and_not_deletable(client, auth, notice
                                                   "enabled": True}, headers=auth["operator"])
 
 
-@pytest.mark.parametrize(("role", "read", "write"), [
-    ("admin", 200, True), ("operator", 200, True), ("viewer", 200, False), (None, 401, False)])
-def test_role_matrix(client, auth, uid, rule, role, read, write):
+@pytest.mark.parametrize("case", [("admin", 200, True), ("operator", 200, True), ("viewer", 200, False),
+                                  (None, 401, False)])
+def test_role_matrix(client, auth, uid, rule, case):
+    role, read, write = case
     headers = auth[role]
     assert client.get(BASE, headers=headers).status_code == read
     assert client.get(f"{BASE}/{rule['id']}", headers=headers).status_code == read

@@ -105,9 +105,10 @@ def test_filters_and_pagination(client, auth, uid):
         assert_error(client.get(f"{BASE}?{query}", headers=auth["viewer"]), 422, "validation_error")
 
 
-@pytest.mark.parametrize(("role", "read", "write"), [
-    ("admin", 200, True), ("operator", 200, True), ("viewer", 200, False), (None, 401, False)])
-def test_role_matrix(client, auth, uid, sub, role, read, write):
+@pytest.mark.parametrize("case", [("admin", 200, True), ("operator", 200, True), ("viewer", 200, False),
+                                  (None, 401, False)])
+def test_role_matrix(client, auth, uid, sub, case):
+    role, read, write = case
     headers = auth[role]
     denied = 403 if role else 401
     assert client.get(BASE, headers=headers).status_code == read

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,26 +11,8 @@ import pytest
 from device_manager.telemetry import Limits, QueryError, TooManyPoints, build_query
 from device_manager.telemetry.influx import InfluxSeries, build_flux, flux_string
 from device_manager.telemetry.postgres import PostgresSeries
-from device_manager.telemetry.query import bucket_start, parse_every
-from tests.device_manager.ops_data import insert_datagrams
-
-BASE = datetime(2026, 3, 1, 23, 40, tzinfo=UTC)  # the data crosses midnight: two daily partitions
-METRICS = (("voltage_dc", "V"), ("temperature", "Cel"))
-
-
-def make_datagrams(device_id: str, seed: int) -> tuple[list[dict], list[tuple[datetime, str, float, str]]]:
-    """120 datagrams 30 s apart; each carries readings taken 25, 15 and 5 s before its envelope ts."""
-    rng = random.Random(seed)
-    rows, flat = [], []
-    for i in range(120):
-        ts = BASE + timedelta(seconds=30 * i)
-        readings = [(ts - timedelta(seconds=age), kind, round(rng.uniform(-50, 900), 3), unit)
-                    for age in (25, 15, 5) for kind, unit in METRICS]
-        if i % 2 == 0:
-            readings.append((ts, "current_dc", float(rng.randint(-100, 100)), "A"))
-        rows.append({"device_id": device_id, "ts": ts, "measurements": readings, "seq": i})
-        flat.extend(readings)
-    return rows, flat
+from device_manager.telemetry.query import parse_every
+from tests.device_manager.ops_data import BASE, expected, insert_datagrams, make_datagrams
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +23,6 @@ def dataset(db):
     other_rows, _ = make_datagrams(f"{device_id}-other", seed=8)
     insert_datagrams(db, rows + other_rows)
     return device_id, flat
-
-
-def expected(flat, start, end, every, agg, metrics=()):
-    """Per (metric, unit): {bucket start: aggregate}, computed in Python."""
-    buckets: dict[tuple[str, str], dict[datetime, list[tuple[datetime, float]]]] = {}
-    for ts, kind, val, unit in flat:
-        if start <= ts < end and (not metrics or kind in metrics):
-            buckets.setdefault((kind, unit), {}).setdefault(bucket_start(ts, every), []).append((ts, val))
-    fn = {"mean": lambda v: statistics.fmean(x for _, x in v), "min": lambda v: min(x for _, x in v),
-          "max": lambda v: max(x for _, x in v), "count": len, "last": lambda v: max(v)[1]}[agg]
-    return {key: {b: fn(vals) for b, vals in per.items()} for key, per in buckets.items()}
 
 
 def as_dict(series):
@@ -67,7 +36,7 @@ def test_postgres_aggregates_equal_python(db, dataset, agg, every):
     start, end = BASE + timedelta(minutes=10, seconds=7), BASE + timedelta(minutes=51, seconds=13)
     q = build_query(device_id, start=start, end=end, every=every, agg=agg)
     got = as_dict(PostgresSeries(db).query(q))
-    want = expected(flat, start, end, parse_every(every), agg)
+    want = expected(flat, start, end, every=parse_every(every), agg=agg)
     assert got.keys() == want.keys() == {("voltage_dc", "V"), ("temperature", "Cel"), ("current_dc", "A")}
     for key, buckets in want.items():
         assert got[key].keys() == buckets.keys(), key
@@ -90,7 +59,7 @@ def test_postgres_raw_points_metric_filter_and_order(db, dataset):
 
 
 def test_measurements_older_than_the_envelope_are_found_by_their_own_ts(db, dataset):
-    device_id, flat = dataset
+    device_id, _ = dataset
     # The readings at 23:59:35..55 travel in the datagram stamped 00:00:00, in the next day's partition.
     start, end = BASE + timedelta(minutes=19, seconds=30), BASE + timedelta(minutes=20)
     series = PostgresSeries(db).query(build_query(device_id, start=start, end=end, metrics=("voltage_dc",)))
@@ -164,31 +133,44 @@ def test_flux_program_escapes_input_and_aligns_windows():
 
 
 @pytest.mark.influx
-def test_influx_answers_like_postgres(db, dataset):
-    """Contract: write the same readings to a real InfluxDB 2.x and compare both backends' answers."""
+def test_influx_answers_like_postgres(db):
+    """Contract: the collector's InfluxDB writer and its PostgreSQL rows hold the same readings; both query backends
+    give the same answers (including a unit-less metric, whose unit tag the writer omits)."""
     url = os.environ.get("INFLUXDB_URL")
     if not url:
         pytest.skip("INFLUXDB_URL is not set: no InfluxDB 2.x to run the Flux path against")
-    from influxdb_client import InfluxDBClient, Point
-    from influxdb_client.client.write_api import SYNCHRONOUS
+    from influxdb_client import InfluxDBClient
+
+    from collector.writers.series import Reading, SeriesRecord
+    from collector.writers.series_influx import InfluxSeriesStore
+    from iothub.contract.ingest import IngestMessage
 
     org, bucket = os.environ.get("INFLUXDB_ORG", "iot-org"), os.environ.get("INFLUXDB_BUCKET", "iot-metrics")
-    device_id, flat = dataset
-    client = InfluxDBClient(url=url, token=os.environ.get("INFLUXDB_TOKEN", ""), org=org)
+    token = os.environ.get("INFLUXDB_TOKEN", "")
+    device_id = f"flux-{uuid.uuid4().hex[:8]}"
+    rows, _ = make_datagrams(device_id, seed=21)
+    for row in rows:
+        row["measurements"].append((row["ts"], "pf", 0.95, ""))
+    insert_datagrams(db, rows)
+    records = [SeriesRecord(IngestMessage(str(uuid.uuid4()), device_id, "power_meter_dc", "telemetry",
+                                          r["ts"].isoformat(), r["seq"], 0, r["ts"].isoformat(), "mqtt", {}),
+                            r["ts"], r["ts"], tuple(Reading(ts, kind, val, unit)
+                                                    for ts, kind, val, unit in r["measurements"]))
+               for r in rows]
+    store = InfluxSeriesStore(url, token, org, bucket)
+    client = InfluxDBClient(url=url, token=token, org=org)
     try:
-        points = [Point("iot_telemetry").tag("device_id", device_id).tag("device_type", "power_meter_dc")
-                  .tag("metric", kind).tag("unit", unit).field("value", float(val)).time(ts)
-                  for ts, kind, val, unit in flat]
-        client.write_api(write_options=SYNCHRONOUS).write(bucket=bucket, org=org, record=points)
+        store.write(records)
         influx, pg = InfluxSeries(client, org=org, bucket=bucket), PostgresSeries(db)
         start, end = BASE + timedelta(minutes=10, seconds=7), BASE + timedelta(minutes=51, seconds=13)
         for agg in ("mean", "min", "max", "last", "count"):
             q = build_query(device_id, start=start, end=end, every="5m", agg=agg)
             got, want = as_dict(influx.query(q)), as_dict(pg.query(q))
-            assert got.keys() == want.keys()
+            assert got.keys() == want.keys() and ("pf", "") in want
             for key in want:
                 assert got[key] == pytest.approx(want[key]), (agg, key)
-        raw = build_query(device_id, start=start, end=end, metrics=("temperature",))
+        raw = build_query(device_id, start=start, end=end, metrics=("temperature", "pf"))
         assert as_dict(influx.query(raw)) == as_dict(pg.query(raw))
     finally:
+        store.close()
         client.close()

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -70,7 +70,7 @@ class LedgerPublisher:
 
     def publish_telemetry(self, device_id: str, seq: int, value: float, metric: str = "voltage_dc") -> None:
         """Publish one v2 telemetry datagram (paho retransmits it across reconnects until PUBACKed)."""
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         body = orjson.dumps({"v": 2, "device_id": device_id, "ts": now, "seq": seq, "msg_type": "telemetry",
                              "measurements": [{"ts": now, "type": metric, "val": value, "unit": "V"}]})
         with self._lock:

@@ -12,7 +12,7 @@ import pytest
 from iothub.settings import Env, SettingsError
 from notifier import events, render, settings
 from notifier.channels import webhook
-from notifier.policy import RetryPolicy, Subscription, matches, pick, select
+from notifier.policy import RetryPolicy, Subscription, matches, pick, select, target_key
 from tests.notifier.support import change
 
 RULE = str(uuid.uuid4())
@@ -97,6 +97,20 @@ def test_gives_up_after_max_attempts_or_a_final_error(attempt, retryable, gives_
 ])
 def test_pick_respects_per_target_and_pool_limits(candidates, busy, per_target, limit, expected):
     assert pick(candidates, busy, per_target, limit) == expected
+
+
+@pytest.mark.parametrize(("channel", "target", "key"), [
+    ("webhook", "https://Hooks.Example.com/a?x=1", "webhook:https://hooks.example.com"),
+    ("webhook", "https://hooks.example.com/b", "webhook:https://hooks.example.com"),
+    ("webhook", "http://10.0.0.1:8080/x", "webhook:http://10.0.0.1:8080"),
+    ("webhook", "not a url", "webhook:not a url"),
+    ("email", "a@example.com", "email"),
+    ("email", "b@other.example", "email"),  # every message goes through the one SMTP relay
+    ("log", "ops", "log"),
+])
+def test_target_key_is_the_failure_domain(channel, target, key):
+    assert target_key(channel, target) == key
+    assert Subscription("s", channel, target).target_key == key
 
 
 def test_decode_reads_the_documented_body():

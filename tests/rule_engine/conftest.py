@@ -20,7 +20,8 @@ def engine_settings(pg_dsn: str, amqp_url: str, **overrides) -> Settings:
     values = {"environment": "development", "log_level": "INFO", "database_url": pg_dsn, "amqp_url": amqp_url,
               "metrics_port": 0, "batch_size": 200, "batch_wait": 0.05, "prefetch": 1000, "max_attempts": 3,
               "rules_min_reload_s": 0.2, "rules_max_age_s": 600.0, "sweep_interval_s": 0.2, "outbox_batch": 500,
-              "outbox_interval_s": 0.5, "db_pool_size": 4}
+              "outbox_interval_s": 0.5, "db_pool_size": 4,
+              "persist_seen_s": 30.0, "offline_max_lag_s": 30.0}
     return Settings(**(values | overrides))
 
 
@@ -154,12 +155,11 @@ def events_of(db, device_id: str, kind: str | None = None) -> list[dict]:
         return [dict(r) for r in cur.fetchall()]
 
 
-def processed_seq(db, device_id: str) -> int:
-    """Newest seq the engine committed for a device (-2 if none)."""
-    with db.transaction() as cur:
-        cur.execute("SELECT seq FROM rule_engine_devices WHERE device_id = %s", (device_id,))
-        row = cur.fetchone()
-        return row[0] if row else -2
+def processed_seq(engine, device_id: str) -> int:
+    """Newest seq the in-process engine committed for a device (-2 if none); memory follows the commit."""
+    with engine.service.lock:
+        prog = engine.service.evaluator.progress.get(device_id)
+        return prog.seq if prog else -2
 
 
 @pytest.fixture

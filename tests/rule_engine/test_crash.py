@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -17,14 +20,16 @@ from tests.rule_engine.helpers import ingest
 from tests.support.poll import wait_for
 from tests.support.procs import free_port
 
-DEVICES, READINGS, RUN = 20, 300, 5  # each device: 5 readings above the threshold, 5 below, repeated
+DEVICES, CYCLES, RUN = 20, 30, 5  # each device: 5 readings above the threshold, 5 below, repeated; then one above
+READINGS = CYCLES * 2 * RUN + 1
 
 
 @pytest.fixture
 def spawn(pg_dsn, amqp_url, db, tmp_path):
-    """Starts `python -m rule_engine` on the run's database and vhost; yields (start, log tail, db)."""
+    """Starts `python -m rule_engine` on the run's database and vhost."""
     log = open(tmp_path / "rule-engine.log", "ab")  # noqa: SIM115 - closed at teardown
-    env = os.environ | {"DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "METRICS_PORT": str(free_port()),
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "METRICS_PORT": str(port),
                         "IOTHUB_ENV": "development", "LOG_LEVEL": "WARNING", "RULE_BATCH_SIZE": "50",
                         "RULE_PREFETCH": "100", "OUTBOX_INTERVAL_S": "0.2"}
     procs: list[subprocess.Popen] = []
@@ -34,12 +39,21 @@ def spawn(pg_dsn, amqp_url, db, tmp_path):
                                       stderr=subprocess.STDOUT))
         return procs[-1]
 
-    yield start, lambda: (tmp_path / "rule-engine.log").read_text()[-3000:], db
+    yield SimpleNamespace(start=start, log_tail=lambda: (tmp_path / "rule-engine.log").read_text()[-3000:], db=db,
+                          port=port)
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
     log.close()
+
+
+def _get(port: int, path: str) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.read().decode()
 
 
 def _counts(db, rule_id: str) -> tuple[int, int, int]:
@@ -55,7 +69,7 @@ def _counts(db, rule_id: str) -> tuple[int, int, int]:
 @pytest.mark.fault
 @pytest.mark.slow
 def test_sigkill_mid_stream_loses_no_event_and_opens_no_duplicate(spawn, amqp_url, rules, feeder, uid):
-    start, log_tail, db = spawn
+    start, log_tail, db = spawn.start, spawn.log_tail, spawn.db
     rule_id = rules(name=f"crash {uid}", scope="device_type", device_type=f"crash-{uid}", metric="temperature",
                     operator="gt", threshold=50)
     devices = [f"crash-{i}-{rule_id[:8]}" for i in range(DEVICES)]
@@ -68,18 +82,18 @@ def test_sigkill_mid_stream_loses_no_event_and_opens_no_duplicate(spawn, amqp_ur
             feeder.send(ingest(device, f"crash-{uid}", seq, base + seq, [("temperature", value, "Cel")]), wait=False)
             sent += 1
     feeder.flush(sent)
-    expected_events = DEVICES * (READINGS // (2 * RUN))
+    expected_changes = DEVICES * (2 * CYCLES + 1)  # opened + resolved per cycle, and the last one opened
     try:
         for fraction in (0.15, 0.5):  # kill twice, at different points of the stream
             proc = start()
-            wait_for(lambda f=fraction, p=proc: _counts(db, rule_id)[0] >= 2 * expected_events * f or p.poll(),
+            wait_for(lambda f=fraction, p=proc: _counts(db, rule_id)[0] >= expected_changes * f or p.poll(),
                      timeout=60, what=f"{fraction:.0%} of the changes stored")
             assert proc.poll() is None, log_tail()
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             assert _counts(db, rule_id)[2] < DEVICES, "the stream finished before the kill"
         start()
-        wait_for(lambda: _counts(db, rule_id) == (2 * expected_events, 0, DEVICES), timeout=120,
+        wait_for(lambda: _counts(db, rule_id) == (expected_changes, 0, DEVICES), timeout=120,
                  what="all readings evaluated and every change published")
         with db.transaction() as cur:
             cur.execute("SELECT device_id, count(*), count(*) FILTER (WHERE status = 'resolved' AND count = %s), "
@@ -88,13 +102,18 @@ def test_sigkill_mid_stream_loses_no_event_and_opens_no_duplicate(spawn, amqp_ur
             per_device = {row[0]: row[1:] for row in cur.fetchall()}
             cur.execute("SELECT message_id::text FROM outbox WHERE payload->'event'->>'rule_id' = %s", (rule_id,))
             change_ids = {row[0] for row in cur.fetchall()}
-        per_cycle = READINGS // (2 * RUN)
-        assert per_device == {d: (per_cycle, per_cycle, per_cycle) for d in devices}
+        assert per_device == {d: (CYCLES + 1, CYCLES, CYCLES + 1) for d in devices}
         received = wait_for(lambda: change_ids <= {p.message_id for _, p, _ in tap.drain()} and tap.messages,
                             timeout=30, what="every stored change published")
         bodies = [orjson.loads(b) for _, _, b in received]
         assert {b["change_id"] for b in bodies} == change_ids  # duplicates allowed (at-least-once), none missing
-        assert sorted({(b["event"]["id"], b["change"]) for b in bodies}) == sorted(
-            {(b["event"]["id"], c) for b in bodies for c in ("opened", "resolved")})
+        pairs = {(b["event"]["id"], b["change"]) for b in bodies}
+        assert len(pairs) == expected_changes
+        assert {c for _, c in pairs} == {"opened", "resolved"}
+        metrics = _get(spawn.port, "/metrics")
+        assert 'iothub_rule_engine_events_total{change="opened",severity="warning"}' in metrics
+        assert "iothub_rule_engine_outbox_backlog 0.0" in metrics
+        assert '"ready":true' in wait_for(lambda: _get(spawn.port, "/readyz") if "true" in _get(spawn.port, "/readyz")
+                                          else None, what="ready")
     finally:
         tap.close()

@@ -222,3 +222,29 @@ def test_decode_batch_sorts_by_device_epoch_seq():
     assert failures == {}
     assert [(i.device_id, i.epoch, i.seq) for i in inputs] == [("a", 1, 9), ("b", 1, 1), ("b", 1, 2), ("b", 2, 1)]
     assert decode(bodies[0]).ts == T0
+
+
+def test_progress_is_stored_only_when_a_redelivery_could_change_something():
+    ev = engine(rule())
+    ev.persist_seen_s = 30
+
+    def saved(inputs):
+        ch = ev.begin(T0)
+        for inp in inputs:
+            ev.process(ch, inp)
+        ev.finish(ch)
+        ev.commit(ch)
+        return sorted(ch.save_progress)
+
+    assert saved([reading("a", 0, T0, 1), reading("b", 0, T0, 1)]) == ["a", "b"]  # new devices
+    assert saved([reading("a", 1, T0 + 1, 1), reading("b", 1, T0 + 1, 60)]) == ["b"]  # b opened an event
+    assert saved([reading("a", 2, T0 + 31, 1)]) == ["a"]  # last-seen drifted past persist_seen_s
+    assert saved([reading("a", 3, T0 + 32, 1), reading("b", 2, T0 + 32, 40)]) == ["b"]  # b resolved
+
+
+def test_silence_counts_from_the_engine_start_not_from_before_a_restart():
+    ev = engine(Rule("off", "Device offline", kind="offline", params={"factor": 1}), intervals={"t1": (10, 30)})
+    run(ev, [reading("d1", 0, T0, 1)])
+    ev.started_at = T0 + 1000  # restarted long after d1 was last heard
+    assert ev.offline_candidates(T0 + 1029) == []
+    assert ev.offline_candidates(T0 + 1030) == ["d1"]

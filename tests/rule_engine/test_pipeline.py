@@ -30,7 +30,7 @@ def test_storm_of_10000_breaches_opens_one_event_stored_and_published(rig, uid):
     for seq in range(10_000):
         feeder.send(ingest(device, "t1", seq, base + seq, [("temperature", 60 + seq % 5, "Cel")]), wait=False)
     feeder.flush(10_000)
-    wait_for(lambda: processed_seq(db, device) == 9999, timeout=60, what="10,000 readings evaluated")
+    wait_for(lambda: processed_seq(engine, device) == 9999, timeout=60, what="10,000 readings evaluated")
     [event] = events_of(db, device, "threshold")
     assert (event["rule_id"], event["status"], event["count"], event["severity"]) == (rule_id, "open", 10_000,
                                                                                        "critical")
@@ -55,7 +55,7 @@ def test_for_seconds_renotify_and_hysteresis_clear_end_to_end(rig, uid):
     script = [(0, 1650), (5, 1700), (10, 1610), (45, 1620), (50, 1580), (55, 1549)]
     for seq, (dt, value) in enumerate(script):
         feeder.send(ingest(device, f"type-{uid}", seq, base + dt, [("voltage_dc", value, "V")]))
-    wait_for(lambda: processed_seq(db, device) == len(script) - 1, what="script evaluated")
+    wait_for(lambda: processed_seq(engine, device) == len(script) - 1, what="script evaluated")
     [event] = events_of(db, device, "threshold")
     assert (event["status"], event["resolved_by"], event["count"]) == ("resolved", "system", 2)
     wait_for(lambda: len([e for e in events_tap.events() if e["event"]["id"] == event["id"]]) == 3,
@@ -71,7 +71,7 @@ def test_rule_change_in_the_database_applies_after_the_notice(engine, feeder, ru
     reload_rules(engine, feeder)
     now = time.time()
     feeder.send(ingest(device, "t1", 0, now, [("current_dc", 300, "A")]))
-    wait_for(lambda: processed_seq(db, device) == 0, what="first reading evaluated")
+    wait_for(lambda: processed_seq(engine, device) == 0, what="first reading evaluated")
     assert events_of(db, device) == []
     with db.transaction() as cur:
         cur.execute("UPDATE rules SET threshold = 200, updated_at = now() WHERE id = %s", (rule_id,))
@@ -92,7 +92,7 @@ def test_acknowledge_and_manual_resolve_by_the_api_are_respected(engine, feeder,
     with db.transaction() as cur:
         cur.execute("UPDATE events SET status = 'acknowledged', acknowledged_by = 'op' WHERE id = %s", (event["id"],))
     feeder.send(ingest(device, "t1", 1, now + 5, [("temperature", 61, "Cel")]))
-    wait_for(lambda: processed_seq(db, device) == 1, what="second reading")
+    wait_for(lambda: processed_seq(engine, device) == 1, what="second reading")
     [event] = events_of(db, device)
     assert (event["status"], event["count"]) == ("acknowledged", 2)
     assert [c for _, c, _, _ in _outbox(db, event["id"])] == ["opened"]  # acknowledged: no re-notify
@@ -170,3 +170,31 @@ def test_undecodable_message_is_dead_lettered_with_the_reason(engine, feeder, am
         assert found[0].headers[topology.DL_REASON] == "undecodable"
     finally:
         tap.close()
+
+
+def test_rule_deleted_or_disabled_under_open_events_never_blocks_the_stream(engine, feeder, rules, db, uid):
+    deleted, toggled = f"del-{uid}", f"tog-{uid}"
+    gone = rules(name=f"gone {uid}", scope="device", device_id=deleted, metric="temperature", operator="gt",
+                 threshold=50)
+    flip = rules(name=f"flip {uid}", scope="device", device_id=toggled, metric="temperature", operator="gt",
+                 threshold=50)
+    reload_rules(engine, feeder)
+    now = time.time()
+    for device in (deleted, toggled):
+        feeder.send(ingest(device, "t1", 0, now, [("temperature", 60, "Cel")]))
+    wait_for(lambda: events_of(db, deleted) and events_of(db, toggled), what="both events open")
+    with db.transaction() as cur:
+        cur.execute("UPDATE rules SET enabled = false WHERE id = %s", (flip,))
+    reload_rules(engine, feeder)
+    with db.transaction() as cur:
+        cur.execute("UPDATE rules SET enabled = true WHERE id = %s", (flip,))
+    reload_rules(engine, feeder)
+    with db.transaction() as cur:  # no notice: the engine finds out when its state write hits the foreign key
+        cur.execute("DELETE FROM rules WHERE id = %s", (gone,))
+    for device in (deleted, toggled):
+        feeder.send(ingest(device, "t1", 1, now + 1, [("temperature", 61, "Cel")]))
+    wait_for(lambda: processed_seq(engine, deleted) == 1 and processed_seq(engine, toggled) == 1, what="both processed")
+    [event] = events_of(db, toggled)
+    assert (event["count"], event["status"]) == (2, "open")  # the same event continued, no duplicate
+    [event] = events_of(db, deleted)
+    assert (event["rule_id"], event["count"]) == (None, 1)

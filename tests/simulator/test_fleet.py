@@ -169,13 +169,15 @@ def test_commands_answered_per_protocol():
     bad_cfg = command(fleet, dev, "update_config", {"send_interval_s": -1}, 1)
     bad_ota = command(fleet, dev, "start_ota", {"fw_version": "x"}, 1)
     good_cfg = command(fleet, dev, "update_config", {"send_interval_s": 3, "color": "red"}, 1)
+    nested = command(fleet, dev, "update_config", {"config": {"hello_interval_s": 20}, "version": 4}, 1)
     fleet.handle_command(dev, b"not json", 1)
     acks = {e.body["cmd_id"]: e.body for e in sequenced(sink, dev) if e.msg_type == "command_ack"}
     assert acks[unknown]["result"] == "unsupported"
     assert acks[bad_cfg]["result"] == "rejected" and "send_interval_s" in acks[bad_cfg]["detail"]
     assert acks[bad_ota]["result"] == "rejected" and "fw_version" in acks[bad_ota]["detail"]
     assert acks[good_cfg]["result"] == "accepted" and acks[good_cfg]["detail"] == "ignored: color"
-    assert fleet.devices[0].config.send_interval_s == 3.0
+    assert acks[nested]["result"] == "accepted" and acks[nested]["detail"] == ""
+    assert (fleet.devices[0].config.send_interval_s, fleet.devices[0].config.hello_interval_s) == (3.0, 20.0)
     assert fleet.errors["unreadable_command"] == 1
 
 

@@ -96,8 +96,11 @@ class Ingest:
         """Process one message; raises Unavailable when the database cannot answer."""
         received = time.monotonic() if received is None else received
         try:
-            env = parse(raw, expected_type=expected_type, topic_device_id=topic_device_id,
-                        max_bytes=self._max_bytes)
+            try:
+                env = parse(raw, expected_type=expected_type, topic_device_id=topic_device_id,
+                            max_bytes=self._max_bytes)
+            except (ValueError, TypeError) as exc:  # e.g. a status message whose "v" int() cannot read
+                raise InvalidMessage(Reason.WRONG_TYPE, str(exc)[:200]) from None
             self._observer.received(source, env.msg_type)
             device_type = self._directory.device_type(env.device_id)
             if device_type is None:

@@ -17,6 +17,7 @@ from device_manager.auth import tokens as jwt_setup
 from device_manager.errors import error_response
 from device_manager.extensions import Context, IotApi, jwt, limiter
 from device_manager.mqtt import CommandPublisher
+from device_manager.probes import tcp_reachable
 from device_manager.repositories.users import UserRepository
 from device_manager.settings import Settings, load
 from iothub import logs
@@ -46,7 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                  topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,
                                  timeout=settings.mqtt_publish_timeout_s)
     context = Context(settings=settings, db=db, publisher=publisher,
-                      checks={"database": db.ping, "mqtt": publisher.is_connected})
+                      checks={"database": db.ping, "mqtt": publisher.is_connected,
+                              "amqp": tcp_reachable(settings.amqp_url, 5672)})
     app.extensions["device_manager"] = context
 
     api = IotApi()
@@ -109,7 +111,8 @@ def _bootstrap_admin(db: Database, settings: Settings) -> None:
     if not (settings.admin_email and settings.admin_password):
         return
     try:
-        if UserRepository(db).ensure_admin(settings.admin_email, passwords.hash_password(settings.admin_password)):
+        password = settings.admin_password
+        if UserRepository(db).ensure_admin(settings.admin_email, lambda: passwords.hash_password(password)):
             log.info("created the first admin", extra={"email": settings.admin_email})
     except Unavailable as exc:
         log.warning("could not check for an admin at start-up", extra={"error": str(exc)})

@@ -22,7 +22,9 @@ from iothub.errors import Unavailable
 log = logging.getLogger("device_manager.backends")
 _LOCK = threading.Lock()
 _KEY = "device_manager_ops"
-PUBLISH_TIMEOUT_S = 5.0
+PUBLISH_TIMEOUT_S = 5.0  # broker confirm
+START_TIMEOUT_S = 3.0  # first channel, once per worker
+READY_WAIT_S = 1.0  # a reconnecting publisher, per request
 
 
 def _cache() -> dict[str, Any]:
@@ -82,7 +84,7 @@ def _publisher():
 
         publisher = ConfirmPublisher(get_settings().amqp_url, name="device-manager")
         try:
-            publisher.start(timeout=PUBLISH_TIMEOUT_S)
+            publisher.start(timeout=START_TIMEOUT_S)
         except Unavailable as exc:  # its I/O thread keeps reconnecting with backoff; keep the one instance
             log.warning("RabbitMQ publisher not ready", extra={"error": str(exc)})
         return publisher
@@ -94,7 +96,7 @@ def publish(exchange: str, routing_key: str, body: bytes, *, message_id: str | N
             headers: dict | None = None, content_type: str = "application/json") -> None:
     """Publish and wait for the broker's confirm; raises Unavailable when RabbitMQ does not take it."""
     publisher = _publisher()
-    if not publisher.wait_ready(PUBLISH_TIMEOUT_S):
+    if not publisher.wait_ready(READY_WAIT_S):
         raise Unavailable("RabbitMQ: no open channel")
     ok = publisher.publish_wait(exchange, routing_key, body, timeout=PUBLISH_TIMEOUT_S, message_id=message_id,
                                 headers=headers, content_type=content_type)

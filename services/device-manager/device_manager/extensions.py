@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import marshmallow as ma
 from flask import current_app, request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -21,6 +22,30 @@ class StrictParser(FlaskParser):
     including the query string, where webargs would otherwise silently drop unknown parameters."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+    def pre_load(self, location_data, *, schema, req, location):
+        """Reject text PostgreSQL cannot store (NUL, lone surrogates) as a 422 before any schema sees it."""
+        errors = _bad_text(location_data.to_dict(flat=False) if hasattr(location_data, "to_dict") else location_data)
+        if errors:
+            raise ma.ValidationError(errors)
+        return super().pre_load(location_data, schema=schema, req=req, location=location)
+
+
+def _bad_text(value):
+    """Field errors (nested like the input) for strings with NUL or unencodable characters; None when clean."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return ["Contains characters that are not valid UTF-8."]
+        return ["Must not contain NUL characters."] if "\x00" in value else None
+    if isinstance(value, dict):
+        found = {k: e for k, v in value.items() if (e := _bad_text(k) or _bad_text(v))}
+        return found or None
+    if isinstance(value, list | tuple):
+        found = {i: e for i, v in enumerate(value) if (e := _bad_text(v))}
+        return found or None
+    return None
 
 
 # Set before any blueprint module is imported: smorest binds the parser when the decorators run.

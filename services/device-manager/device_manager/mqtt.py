@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from device_manager import metrics
 from device_manager.service.commands import Outgoing
 from iothub.contract.commands import encode_command
 from iothub.contract.topics import command_topic
@@ -76,6 +77,8 @@ class CommandPublisher:
                 continue
             if info.is_published():
                 acked.add(cmd_id)
+        metrics.COMMANDS_PUBLISHED.labels("acked").inc(len(acked))
+        metrics.COMMANDS_PUBLISHED.labels("timeout").inc(len(pending) - len(acked))
         return acked
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ class Settings:
     database_url: str
     amqp_url: str
     db_pool_max: int
+    prometheus_multiproc_dir: str | None  # set for gunicorn with several workers (prometheus_client reads it too)
     # MQTT command publisher
     mqtt_host: str
     mqtt_port: int
@@ -63,6 +64,7 @@ def load(env: Env | None = None) -> Settings:
         database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
         amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
         db_pool_max=env.int("DB_POOL_MAX", 10),
+        prometheus_multiproc_dir=env.optional("PROMETHEUS_MULTIPROC_DIR"),
         mqtt_host=env.str("MQTT_HOST", "127.0.0.1"),
         mqtt_port=env.int("MQTT_PORT", 1883),
         mqtt_username=env.optional("MQTT_USERNAME"),

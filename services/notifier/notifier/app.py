@@ -69,11 +69,8 @@ class App:
         return self.consumer.connected.is_set() and self.dispatcher.healthy.is_set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop consuming (finishing the current batch), then let running attempts be recorded."""
+        """Stop consuming (finishing the current batch) and claiming; running attempts are still recorded."""
         self.consumer.stop()
-        for thread in self._threads:
-            if thread.name == "consumer":
-                thread.join(timeout)
         self.dispatcher.stop()
         for thread in self._threads:
             thread.join(timeout)

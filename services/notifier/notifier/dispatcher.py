@@ -45,14 +45,19 @@ class Dispatcher:
         with self._lock:
             return sum(self._busy.values())
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming and wait for running attempts to be recorded."""
+    def stop(self) -> None:
+        """Stop claiming; run() returns once the running attempts are recorded."""
         self._stop.set()
         self._wake.set()
-        self._pool.shutdown(wait=True, cancel_futures=False)
 
     def run(self) -> None:
-        """Claim and dispatch until stop()."""
+        """Claim and dispatch until stop(), then wait for the attempts in flight."""
+        try:
+            self._loop()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _loop(self) -> None:
         backoff, next_gauge = self._poll, 0.0
         while not self._stop.is_set():
             try:
@@ -62,9 +67,12 @@ class Dispatcher:
                     next_gauge = time.monotonic() + self._gauge_interval
                 self.healthy.set()
                 backoff = self._poll
-            except Unavailable as exc:
+            except Exception as exc:  # a scheduler that dies silently would strand every notification
                 self.healthy.clear()
-                log.warning("database unavailable, delivery paused", extra={"error": str(exc)})
+                if isinstance(exc, Unavailable):
+                    log.warning("database unavailable, delivery paused", extra={"error": str(exc)})
+                else:
+                    log.exception("scheduler error, delivery paused")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -81,7 +89,7 @@ class Dispatcher:
         claims = self._service.claim(free, busy)
         with self._lock:
             for claim in claims:
-                self._busy[claim.target] += 1
+                self._busy[claim.target_key] += 1
         for claim in claims:
             self._pool.submit(self._attempt, claim)
         return len(claims) == free  # a full claim: more may be due right away
@@ -91,9 +99,9 @@ class Dispatcher:
             self._deliver(claim)
         finally:
             with self._lock:
-                self._busy[claim.target] -= 1
-                if self._busy[claim.target] <= 0:
-                    del self._busy[claim.target]
+                self._busy[claim.target_key] -= 1
+                if self._busy[claim.target_key] <= 0:
+                    del self._busy[claim.target_key]
             self._wake.set()
 
     def _deliver(self, claim: Claim) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from notifier.events import SEVERITIES, Event
 
@@ -23,6 +24,19 @@ class Subscription:
     device_id: str | None = None
     rule_id: str | None = None
     enabled: bool = True
+
+    @property
+    def target_key(self) -> str:
+        """The key the per-target concurrency limit counts by."""
+        return target_key(self.channel, self.target)
+
+
+def target_key(channel: str, target: str) -> str:
+    """The failure domain of a target: a webhook's scheme://host:port; the one SMTP relay for email; the log."""
+    if channel == "webhook":
+        parts = urlsplit(target.strip())
+        return f"webhook:{parts.scheme.lower()}://{parts.netloc.lower()}" if parts.netloc else f"webhook:{target}"
+    return channel
 
 
 def matches(subscription: Subscription, event: Event) -> bool:
@@ -63,7 +77,7 @@ class RetryPolicy:
 
 
 def pick(candidates: Sequence[tuple[str, str]], busy: Mapping[str, int], per_target: int, limit: int) -> list[str]:
-    """From due (id, target) pairs in due order, the ids to start now without exceeding any target's limit."""
+    """From due (id, target key) pairs in due order, the ids to start now without exceeding any target's limit."""
     counts = dict(busy)
     chosen: list[str] = []
     for notification_id, target in candidates:

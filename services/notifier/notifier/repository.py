@@ -14,6 +14,10 @@ from notifier.service import FAILED, PENDING, SENT, Accepted, Claim, Decision
 
 INTERRUPTED = "interrupted: the notifier stopped during this attempt"
 _CANDIDATES_PER_SLOT = 4  # look past a few rows of busy targets without scanning the whole backlog
+# Leases and attempt results may skip the WAL flush: a PostgreSQL crash can only lose the last few of them, which
+# re-sends those notifications (at least once, as after any crash) and never loses one. store() stays synchronous
+# because the broker message is acked after it.
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 
 class PostgresRepository:
@@ -42,14 +46,15 @@ class PostgresRepository:
                 [(c.change_id, c.event.id, c.change, c.routing_key, Json(c.payload), c.occurred_at or c.event.last_ts)
                  for c, _ in unique.values()], fetch=True)
             new = {row[0] for row in stored}
-            rows = [(change_id, unique[change_id][0].event.id, s.id, s.channel, s.target)
+            rows = [(change_id, unique[change_id][0].event.id, s.id, s.channel, s.target, s.target_key)
                     for change_id in new for s in unique[change_id][1]]
             created = []
             if rows:
                 created = execute_values(cur, """
-                    INSERT INTO notifications (change_id, event_id, subscription_id, channel, target)
-                    SELECT v.change_id::uuid, v.event_id::uuid, v.subscription_id::uuid, v.channel, v.target
-                    FROM (VALUES %s) AS v(change_id, event_id, subscription_id, channel, target)
+                    INSERT INTO notifications (change_id, event_id, subscription_id, channel, target, target_key)
+                    SELECT v.change_id::uuid, v.event_id::uuid, v.subscription_id::uuid, v.channel, v.target,
+                           v.target_key
+                    FROM (VALUES %s) AS v(change_id, event_id, subscription_id, channel, target, target_key)
                     ON CONFLICT (change_id, subscription_id) DO NOTHING RETURNING id""", rows, fetch=True)
         return Accepted(changes=len(new), duplicates=len(planned) - len(new), notifications=len(created))
 
@@ -57,9 +62,10 @@ class PostgresRepository:
                   choose: Callable[[list[tuple[str, str]]], list[str]]) -> list[Claim]:
         """Lock due rows (SKIP LOCKED), lease the chosen ones and open their next attempt."""
         with self._db.transaction() as cur:
+            cur.execute(_ASYNC_COMMIT)
             cur.execute("""
-                SELECT id::text, target FROM notifications
-                WHERE status = 'pending' AND next_attempt_at <= now() AND NOT (target = ANY(%s))
+                SELECT id::text, COALESCE(target_key, target) FROM notifications
+                WHERE status = 'pending' AND next_attempt_at <= now() AND NOT (COALESCE(target_key, target) = ANY(%s))
                 ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED""",
                 (list(exclude), limit * _CANDIDATES_PER_SLOT))
             chosen = choose([tuple(row) for row in cur.fetchall()])
@@ -73,22 +79,26 @@ class PostgresRepository:
                     UPDATE notifications SET attempts = attempts + 1, updated_at = now(),
                            next_attempt_at = now() + make_interval(secs => %s)
                     WHERE id = ANY(%s::uuid[])
-                    RETURNING id, attempts, channel, target, change_id, subscription_id)
-                SELECT l.id::text, l.attempts, l.channel, l.target, s.secret, s.id IS NOT NULL,
+                    RETURNING id, attempts, channel, target, COALESCE(target_key, target) AS target_key, change_id,
+                              subscription_id)
+                SELECT l.id::text, l.attempts, l.channel, l.target, l.target_key, s.secret, s.id IS NOT NULL,
                        c.payload, c.routing_key, c.occurred_at
                 FROM leased l
                 LEFT JOIN notification_changes c ON c.change_id = l.change_id
                 LEFT JOIN subscriptions s ON s.id = l.subscription_id""", (lease_seconds, chosen))
             claims, orphans = [], []
-            for nid, attempt, channel, target, secret, exists, payload, routing_key, occurred_at in cur.fetchall():
-                if payload is None:  # a row some other writer created: nothing to deliver
+            for nid, attempt, channel, target, key, secret, exists, payload, routing_key, occurred_at in cur.fetchall():
+                try:
+                    if payload is None:  # a row some other writer created: nothing to deliver
+                        raise events.InvalidChange("missing", "no stored event change")
+                    change = events.decode(json.dumps(payload).encode(), routing_key=routing_key)
+                except events.InvalidChange:
                     orphans.append(nid)
                     continue
-                change = events.decode(json.dumps(payload).encode(), routing_key=routing_key)
-                claims.append(Claim(nid, attempt, channel, target, secret, exists, change, occurred_at))
+                claims.append(Claim(nid, attempt, channel, target, key, secret, exists, change, occurred_at))
             if orphans:
                 cur.execute("""UPDATE notifications SET status = 'failed', updated_at = now(),
-                               last_error = 'no stored event change to deliver' WHERE id = ANY(%s::uuid[])""",
+                               last_error = 'no deliverable event change stored' WHERE id = ANY(%s::uuid[])""",
                             (orphans,))
             if claims:
                 execute_values(cur, "INSERT INTO notification_attempts (notification_id, attempt, status) VALUES %s",
@@ -99,6 +109,7 @@ class PostgresRepository:
         """Close the attempt, then settle the notification unless a newer attempt owns it."""
         outcome = decision.outcome
         with self._db.transaction() as cur:
+            cur.execute(_ASYNC_COMMIT)
             cur.execute("""UPDATE notification_attempts SET status = %s, response_code = %s, error = %s,
                            finished_at = now() WHERE notification_id = %s AND attempt = %s""",
                         (SENT if outcome.ok else FAILED, outcome.response_code, outcome.error,

@@ -24,6 +24,7 @@ class Claim:
     attempt: int
     channel: str
     target: str
+    target_key: str  # what the per-target limit counts by (policy.target_key)
     secret: str | None
     subscription_exists: bool
     change: EventChange
@@ -99,7 +100,7 @@ class Service(Protocol):
         ...
 
     def claim(self, limit: int, busy: Mapping[str, int]) -> list[Claim]:
-        """Start up to `limit` due attempts, respecting the per-target limit given in-flight counts."""
+        """Start up to `limit` due attempts, respecting the per-target limit given in-flight counts per target key."""
         ...
 
     def deliver(self, claim: Claim) -> Decision:
@@ -136,7 +137,7 @@ class NotificationService:
         """Claim due notifications, skipping targets already at their concurrency limit."""
         if limit <= 0:
             return []
-        saturated = [target for target, count in busy.items() if count >= self._per_target]
+        saturated = [key for key, count in busy.items() if count >= self._per_target]
         return self._repo.claim_due(limit, saturated, self._lease,
                                     lambda candidates: pick(candidates, busy, self._per_target, limit))
 
@@ -176,4 +177,7 @@ class NotificationService:
         notifier = self._notifiers.get(claim.channel)
         if notifier is None:
             return Outcome(False, error=f"channel {claim.channel!r} is not configured", retryable=False)
-        return notifier.send(claim)
+        try:
+            return notifier.send(claim)
+        except Exception as exc:  # a channel bug must count as an attempt, not loop on the lease forever
+            return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])

@@ -27,7 +27,8 @@ class RuleEngineApp:
         self.settings = settings
         self.db = Database(settings.database_url, maxconn=settings.db_pool_size, application_name="rule-engine")
         self.service = RuleService(PostgresStore(self.db), min_reload_s=settings.rules_min_reload_s,
-                                   max_rule_age_s=settings.rules_max_age_s)
+                                   max_rule_age_s=settings.rules_max_age_s, persist_seen_s=settings.persist_seen_s,
+                                   offline_max_lag_s=settings.offline_max_lag_s)
         self.api = LoggingMiddleware(metrics.MetricsMiddleware(self.service))
         self.publisher = ConfirmPublisher(settings.amqp_url, name="rule-engine-outbox")
         self.relay = OutboxRelay(self.db, self.publisher, batch=settings.outbox_batch,

@@ -33,6 +33,8 @@ class Changes:
     inserted: dict[str, Event] = field(default_factory=dict)
     updated: dict[str, Event] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)  # devices whose rule state changed
+    save_progress: dict[str, Progress] = field(default_factory=dict)  # the progress rows worth writing
     evaluations: int = 0
     matches: int = 0
     duplicates: int = 0
@@ -50,6 +52,7 @@ class Changes:
         if found is None:
             base = self.base_states.get(key)
             found = self.states[key] = base.copy() if base is not None else RuleState()
+            self.touched.add(key[1])
         return found
 
     def device(self, device_id: str, device_type: str | None) -> Progress:

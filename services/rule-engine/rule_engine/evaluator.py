@@ -24,8 +24,11 @@ class Evaluator:
     """Holds rule state and device progress in memory; batches change copies that `commit` merges back."""
 
     def __init__(self, index: RuleIndex, states: dict[Key, RuleState] | None = None,
-                 progress: dict[str, Progress] | None = None):
+                 progress: dict[str, Progress] | None = None, *, started_at: float = 0.0,
+                 persist_seen_s: float = 30.0):
         self.index = index
+        self.started_at = started_at  # silence is only counted from here (no false offline after a restart)
+        self.persist_seen_s = persist_seen_s
         self.states: dict[Key, RuleState] = states or {}
         self.progress: dict[str, Progress] = progress or {}
         self._open: dict[str, set[str]] = {}  # device_id -> rule ids with an open event
@@ -50,6 +53,17 @@ class Evaluator:
         if open_states:
             changes.sync(open_states, statuses or {})
         return changes
+
+    def finish(self, ch: Changes) -> None:
+        """Choose the progress rows to store: a device whose state changed (so a redelivery must be skipped), a new
+        device, a new gap notice, or last_seen drifting more than persist_seen_s from the stored one. Re-evaluating
+        a redelivered message that changed nothing changes nothing again, so its progress need not be written."""
+        for device_id, prog in ch.progress.items():
+            base = self.progress.get(device_id)
+            if (device_id in ch.touched or base is None or prog.gap_seq != base.gap_seq
+                    or prog.gap_epoch != base.gap_epoch or prog.last_seen - prog.saved_seen >= self.persist_seen_s):
+                prog.saved_seen = prog.last_seen
+                ch.save_progress[device_id] = prog
 
     def commit(self, changes: Changes) -> None:
         """Make a stored batch the engine's state."""
@@ -98,29 +112,16 @@ class Evaluator:
         if not rules:
             return
         value = float(m["val"])
-        ts = None
-        for rule in rules:
-            ch.evaluations += 1
-            key = (rule.id, inp.device_id)
-            if rule.matches(value):
+        device_id = inp.device_id
+        overlay, base = ch.states, ch.base_states
+        ch.evaluations += len(rules)
+        for rule in rules:  # the hot loop: most readings match nothing and have no state
+            if rule.test(value, rule.threshold):
                 ch.matches += 1
-                if ts is None:
-                    ts = parse_time(m["ts"])
-                st = ch.state(key)
-                if st.event is None and rule.for_seconds:
-                    if st.pending_since is None or ts < st.pending_since:
-                        st.pending_since = ts
-                    if ts - st.pending_since < rule.for_seconds:
-                        continue
-                unit = m.get("unit", "")
-                message = render(rule.message_template, device_id=inp.device_id, metric=rule.metric, value=value,
-                                 threshold=rule.threshold, unit=unit, device_type=inp.device_type)
-                trigger = {"metric": rule.metric, "value": value, "unit": unit, "ts": m["ts"],
-                           "threshold": rule.threshold, "operator": rule.operator, "msg_id": inp.msg_id}
-                ch.hit(rule, st, device_id=inp.device_id, device_type=inp.device_type, ts=ts, value=value,
-                       message=message, trigger=trigger, received_at=inp.received_at, first_ts=st.pending_since)
+                self._breach(ch, inp, m, rule, value)
                 continue
-            st = ch.peek(key)
+            key = (rule.id, device_id)
+            st = overlay.get(key) or base.get(key)
             if st is None or (st.pending_since is None and st.event is None):
                 continue
             st = ch.state(key)
@@ -128,6 +129,26 @@ class Evaluator:
             if st.event is not None and rule.cleared(value):
                 st.last_value = value
                 ch.resolve(st, parse_time(m["ts"]), inp.received_at)
+
+    @staticmethod
+    def _breach(ch: Changes, inp: Input, m: dict, rule: Rule, value: float) -> None:
+        ts = parse_time(m["ts"])
+        st = ch.state((rule.id, inp.device_id))
+        if st.event is not None:
+            ch.repeat(rule, st, ts, value, inp.received_at)
+            return
+        if rule.for_seconds:
+            if st.pending_since is None or ts < st.pending_since:
+                st.pending_since = ts
+            if ts - st.pending_since < rule.for_seconds:
+                return
+        unit = m.get("unit", "")
+        message = render(rule.message_template, device_id=inp.device_id, metric=rule.metric, value=value,
+                         threshold=rule.threshold, unit=unit, device_type=inp.device_type)
+        trigger = {"metric": rule.metric, "value": value, "unit": unit, "ts": m["ts"], "threshold": rule.threshold,
+                   "operator": rule.operator, "msg_id": inp.msg_id}
+        ch.hit(rule, st, device_id=inp.device_id, device_type=inp.device_type, ts=ts, value=value, message=message,
+               trigger=trigger, received_at=inp.received_at, first_ts=st.pending_since)
 
     # -- built-in rules -------------------------------------------------------------------------
 
@@ -203,7 +224,8 @@ class Evaluator:
             if not prog.last_seen:
                 continue
             rule = self.index.builtin("offline", device_id, prog.device_type)
-            if rule is not None and now - prog.last_seen >= self.index.offline_limit(rule, prog.device_type):
+            heard = max(prog.last_seen, self.started_at)
+            if rule is not None and now - heard >= self.index.offline_limit(rule, prog.device_type):
                 found.append(device_id)
         return found
 
@@ -215,7 +237,7 @@ class Evaluator:
             if rule is None or not prog.last_seen:
                 continue
             limit = self.index.offline_limit(rule, prog.device_type)
-            if ch.now - prog.last_seen >= limit:
+            if ch.now - max(prog.last_seen, self.started_at) >= limit:
                 self._offline(ch, device_id, prog.device_type, silent=ch.now - prog.last_seen, limit=limit,
                               last_seen=prog.last_seen, reason="silent", received_at=None)
 

@@ -71,5 +71,5 @@ class MetricsMiddleware:
         stored = time.time()
         for received_at in changes.stored_latency:
             EVENT_LATENCY.observe(max(0.0, stored - received_at))
-        RULES_LOADED.set(len(self._service.evaluator.index.rules))
+        RULES_LOADED.set(sum(r.enabled for r in self._service.evaluator.index.rules.values()))
         RULE_RELOADS.set(self._service.rules_version)

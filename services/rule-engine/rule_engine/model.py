@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +37,15 @@ class Rule:
     cooldown_seconds: float = 0
     params: dict = field(default_factory=dict)
     enabled: bool = True
+    test: Callable[[float, float], bool] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.operator is not None and self.test is None:  # resolved once, called per reading
+            object.__setattr__(self, "test", OPERATORS[self.operator])
 
     def matches(self, value: float) -> bool:
         """Whether a value breaches this threshold rule."""
-        return OPERATORS[self.operator](value, self.threshold)
+        return self.test(value, self.threshold)
 
     def cleared(self, value: float) -> bool:
         """Whether a value is back past the threshold by the hysteresis margin."""
@@ -113,11 +119,12 @@ class Progress:
     last_seen: float = 0.0
     gap_epoch: int = -1
     gap_seq: int = -1
+    saved_seen: float = 0.0  # last_seen as last written to the store
 
     def copy(self) -> Progress:
         """An independent copy."""
         return Progress(self.device_type, self.epoch, self.seq, self.window, self.last_seen,
-                        self.gap_epoch, self.gap_seq)
+                        self.gap_epoch, self.gap_seq, self.saved_seen)
 
     def accept(self, epoch: int, seq: int) -> bool:
         """Record (epoch, seq) as processed; False when it already was (a redelivery)."""

@@ -49,16 +49,16 @@ class OutboxRelay:
             self._thread.join(15)
 
     def run(self) -> None:
-        """Publish until stop()."""
+        """Publish until stop(); the last round after stop() flushes what was committed meanwhile."""
         backoff = self.interval
-        while not self._stop.is_set():
-            self._wake.wait(backoff)
+        while True:
+            stopping = self._stop.is_set()
+            if not stopping:
+                self._wake.wait(backoff)
             self._wake.clear()
             try:
-                while not self._stop.is_set():
-                    _sent, full = self.publish_pending()
-                    if not full:
-                        break
+                while self.publish_pending()[1] and not self._stop.is_set():
+                    pass
                 backoff = self.interval
             except Unavailable as exc:
                 log.warning("outbox relay: database unavailable", extra={"error": str(exc)})
@@ -66,6 +66,8 @@ class OutboxRelay:
             except Exception:  # the relay must outlive any single bad round
                 log.exception("outbox relay round failed")
                 backoff = min(backoff * 2, 15.0)
+            if stopping:
+                return
 
     def publish_pending(self) -> tuple[int, bool]:
         """One round: returns (rows published, whether the batch was full so more may wait)."""

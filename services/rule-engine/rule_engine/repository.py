@@ -20,12 +20,15 @@ _RULE_COLUMNS = ("id::text, name, kind, scope, device_id, device_type, metric, o
                  "message_template, for_seconds, clear_hysteresis, renotify_seconds, cooldown_seconds, params, "
                  "enabled")
 _STATE_SQL = """
-SELECT rs.rule_id::text, rs.device_id, extract(epoch FROM rs.pending_since)::float8, rs.last_value,
-       extract(epoch FROM rs.last_notified_at)::float8, extract(epoch FROM rs.cleared_at)::float8,
+SELECT coalesce(rs.rule_id, e.rule_id)::text, coalesce(rs.device_id, e.device_id),
+       extract(epoch FROM rs.pending_since)::float8, rs.last_value, extract(epoch FROM rs.last_notified_at)::float8,
+       extract(epoch FROM rs.cleared_at)::float8,
        e.id::text, e.rule_name, e.rule_kind, e.device_type, e.severity, e.message, e.status,
        extract(epoch FROM e.first_ts)::float8, extract(epoch FROM e.last_ts)::float8, e.count, e.trigger_values,
        e.last_value
-FROM rule_state rs LEFT JOIN events e ON e.id = rs.open_event_id AND e.status <> 'resolved'"""
+FROM rule_state rs
+FULL JOIN (SELECT * FROM events WHERE status <> 'resolved' AND rule_id IS NOT NULL) e
+       ON e.rule_id = rs.rule_id AND e.device_id = rs.device_id"""
 _PROGRESS_SQL = """SELECT device_id, device_type, epoch, seq, window_bits,
        coalesce(extract(epoch FROM last_seen), 0)::float8, gap_epoch, gap_seq FROM rule_engine_devices"""
 _EXPIRE_SQL = """
@@ -88,7 +91,7 @@ class PostgresUnitOfWork:
         """Write everything the batch changed."""
         try:
             self._save(ch)
-        except psycopg2.errors.ForeignKeyViolation as exc:
+        except (psycopg2.errors.ForeignKeyViolation, psycopg2.errors.UniqueViolation) as exc:
             raise StaleRules(str(exc)) from exc
 
     def _save(self, ch: Changes) -> None:
@@ -103,9 +106,9 @@ class PostgresUnitOfWork:
             rows = [(rule_id, device_id, st.pending_since, st.event.id if st.event else None, st.last_value,
                      st.last_notified_at, st.cleared_at) for (rule_id, device_id), st in ch.states.items()]
             execute_values(cur, _UPSERT_STATE, rows, _STATE_ROW, _PAGE)
-        if ch.progress:
+        if ch.save_progress:
             rows = [(device_id, p.device_type, p.epoch, p.seq, p.window - (1 << 64) if p.window >= _SIGN else p.window,
-                     p.last_seen or None, p.gap_epoch, p.gap_seq) for device_id, p in ch.progress.items()]
+                     p.last_seen or None, p.gap_epoch, p.gap_seq) for device_id, p in ch.save_progress.items()]
             execute_values(cur, _UPSERT_PROGRESS, rows, _PROGRESS_ROW, _PAGE)
         if ch.outbox:
             rows = [(o.message_id, topology.EVENTS_EXCHANGE, o.routing_key, orjson.dumps(o.payload).decode())
@@ -133,9 +136,9 @@ class PostgresStore:
             yield PostgresUnitOfWork(cur)
 
     def load_rules(self) -> tuple[list[Rule], dict[str, tuple[int, int]]]:
-        """Enabled rules and device-type intervals."""
+        """Every rule (the index skips disabled ones) and device-type intervals."""
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT {_RULE_COLUMNS} FROM rules WHERE enabled")  # noqa: S608 - constant column list
+            cur.execute(f"SELECT {_RULE_COLUMNS} FROM rules")  # noqa: S608 - constant column list
             rules = [Rule(*row) for row in cur.fetchall()]
             cur.execute("SELECT name, send_interval_s, hello_interval_s FROM device_types")
             intervals = {name: (send, hello) for name, send, hello in cur.fetchall()}
@@ -155,6 +158,6 @@ class PostgresStore:
                                   last_value=row[17])
                 states[(rule_id, device_id)] = RuleState(pending, event, last_value, notified, cleared)
             cur.execute(_PROGRESS_SQL)
-            progress = {row[0]: Progress(row[1], row[2], row[3], row[4] & 0xFFFFFFFFFFFFFFFF, row[5], row[6], row[7])
-                        for row in cur.fetchall()}
+            progress = {row[0]: Progress(row[1], row[2], row[3], row[4] & 0xFFFFFFFFFFFFFFFF, row[5], row[6], row[7],
+                                         row[5]) for row in cur.fetchall()}
         return states, progress

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,9 +13,11 @@ from rule_engine.changes import Changes, Key
 from rule_engine.evaluator import Evaluator, ExpiredCommand
 from rule_engine.model import Input, Progress, Rule, RuleIndex, RuleState
 
+log = logging.getLogger(__name__)
+
 
 class StaleRules(Exception):
-    """A rule referenced by the batch was deleted meanwhile: reload the rules and evaluate again."""
+    """The store disagrees with memory (a rule deleted meanwhile, an open event we did not know): reload, retry."""
 
 
 class UnitOfWork(Protocol):
@@ -37,7 +40,7 @@ class Store(Protocol):
         """One atomic unit of work."""
 
     def load_rules(self) -> tuple[list[Rule], dict[str, tuple[int, int]]]:
-        """Enabled rules and each device type's (send_interval_s, hello_interval_s)."""
+        """All rules (disabled ones keep their state) and each device type's (send_interval_s, hello_interval_s)."""
 
     def load_state(self) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
         """Persisted rule state (with open events) and device progress."""
@@ -47,18 +50,27 @@ class RuleService:
     """Thread-safe: the consumer thread and the sweeper share one in-memory state under a lock."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time, min_reload_s: float = 2.0,
-                 max_rule_age_s: float = 30.0, command_batch: int = 500):
+                 max_rule_age_s: float = 30.0, command_batch: int = 500, persist_seen_s: float = 30.0,
+                 offline_max_lag_s: float = 30.0):
         self.store = store
         self.clock = clock
         self.min_reload_s = min_reload_s
         self.max_rule_age_s = max_rule_age_s
         self.command_batch = command_batch
+        self.persist_seen_s = persist_seen_s
+        self.offline_max_lag_s = offline_max_lag_s  # while the input queue lags this much, silence proves nothing
+        self.lag = 0.0
+        self.started_at = clock()
         self.lock = threading.RLock()
         self.rules_version = 0
         self._dirty = False
         self._loaded_at = 0.0
-        states, progress = store.load_state()
-        self.evaluator = Evaluator(self._load_index(), states, progress)
+        self.evaluator = self._load_evaluator()
+
+    def _load_evaluator(self) -> Evaluator:
+        states, progress = self.store.load_state()
+        return Evaluator(self._load_index(), states, progress, started_at=self.started_at,
+                         persist_seen_s=self.persist_seen_s)
 
     def _load_index(self) -> RuleIndex:
         self._dirty = False
@@ -84,6 +96,8 @@ class RuleService:
 
     def handle(self, inputs: Sequence[Input]) -> Changes:
         """Evaluate a batch (sorted by device, epoch, seq) and store every change in one transaction."""
+        if inputs:
+            self.lag = max(0.0, self.clock() - max(inp.received_at for inp in inputs))
         return self._atomically(lambda ev, ch: [ev.process(ch, inp) for inp in inputs],
                                 {inp.device_id for inp in inputs})
 
@@ -91,7 +105,8 @@ class RuleService:
         """Expire unacknowledged commands and detect silent devices."""
         self.refresh_rules()
         with self.lock:
-            devices = set(self.evaluator.offline_candidates(self.clock()))
+            behind = self.lag > self.offline_max_lag_s
+            devices = set() if behind else set(self.evaluator.offline_candidates(self.clock()))
 
         def run(ev: Evaluator, ch: Changes, expired: list[ExpiredCommand]) -> None:
             ev.command_timeouts(ch, expired)
@@ -100,16 +115,18 @@ class RuleService:
         return self._atomically(run, devices, expire=True)
 
     def _atomically(self, work: Callable, devices: set[str], *, expire: bool = False) -> Changes:
-        for attempt in range(3):
-            self.refresh_rules(force=attempt > 0)
+        for _ in range(3):
+            self.refresh_rules()
             try:
                 with self.lock:
                     with self.store.transaction() as uow:
                         changes = self._evaluate(uow, work, devices, expire)
                     self.evaluator.commit(changes)  # only once the transaction committed
                 return changes
-            except StaleRules:
-                continue
+            except StaleRules as exc:
+                log.warning("store conflict, reloading rules and state", extra={"error": str(exc)[:300]})
+                with self.lock:
+                    self.evaluator = self._load_evaluator()
         raise StaleRules("rules kept changing under the batch")
 
     def _evaluate(self, uow: UnitOfWork, work: Callable, devices: set[str], expire: bool) -> Changes:
@@ -124,5 +141,6 @@ class RuleService:
             work(ev, changes, expired)
         else:
             work(ev, changes)
+        ev.finish(changes)
         uow.save(changes)
         return changes

@@ -26,6 +26,8 @@ class Settings:
     outbox_batch: int
     outbox_interval_s: float
     db_pool_size: int
+    persist_seen_s: float  # store a device's last-seen at least this often even when nothing else changed
+    offline_max_lag_s: float  # no offline detection while the input queue lags more than this
 
 
 def load(env: Env | None = None) -> Settings:
@@ -47,4 +49,6 @@ def load(env: Env | None = None) -> Settings:
         outbox_batch=env.int("OUTBOX_BATCH", 500),
         outbox_interval_s=env.float("OUTBOX_INTERVAL_S", 1.0),
         db_pool_size=env.int("DB_POOL_SIZE", 4),
+        persist_seen_s=env.float("PERSIST_SEEN_S", 30.0),
+        offline_max_lag_s=env.float("OFFLINE_MAX_LAG_S", 30.0),
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -33,6 +36,34 @@ class ObjectStore(Protocol):
         """Keys under a prefix, sorted."""
 
 
+class WindowLocks(Protocol):
+    """Serialises writers of the same windows (several collectors consume one queue)."""
+
+    def lock(self, keys: Sequence[str]) -> AbstractContextManager[dict[str, str | None]]:
+        """Hold the windows; yields each key's last recorded digest, and saves the digests set in it on exit."""
+
+
+class LocalWindowLocks:
+    """WindowLocks for a single process (one writer per archive)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._digests: dict[str, str | None] = {}
+
+    @contextmanager
+    def lock(self, keys: Sequence[str]) -> Iterator[dict[str, str | None]]:
+        """Hold every window of this process; digests live in memory."""
+        with self._lock:
+            digests = {key: self._digests.get(key) for key in keys}
+            yield digests
+            self._digests.update(digests)
+
+
+def digest(data: bytes) -> str:
+    """Short content digest of an object, to tell whether a cached window is still current."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def window_key(device_id: str, category: str, ts: datetime, window_s: int, gzip_: bool) -> str:
     """Deterministic key of the window holding ts: {device}/{category}/YYYY/MM/DD/HHMMSS.ndjson[.gz]."""
     epoch = int(ts.timestamp())
@@ -41,36 +72,42 @@ def window_key(device_id: str, category: str, ts: datetime, window_s: int, gzip_
     return f"{device_id}/{category}/{start:%Y/%m/%d/%H%M%S}{suffix}"
 
 
-def _sort_key(line: dict) -> tuple[datetime, int, str]:
-    return parse_time(line["ts"]), int(line.get("seq", -1)), str(line["msg_id"])
+# A line as kept in memory: its sort key (device ts, seq, msg_id) and its NDJSON bytes, so rewriting a window
+# only sorts tuples and joins bytes instead of re-parsing and re-serialising every line.
+Line = tuple[tuple[datetime, int, str], bytes]
 
 
-def parse_object(data: bytes, gzip_: bool) -> dict[str, dict]:
+def to_line(raw: bytes) -> tuple[str, Line]:
+    """(msg_id, line) of one serialised IngestMessage."""
+    item = orjson.loads(raw)
+    msg_id = str(item["msg_id"])
+    return msg_id, ((parse_time(item["ts"]), int(item.get("seq", -1)), msg_id), raw)
+
+
+def parse_object(data: bytes, gzip_: bool) -> dict[str, Line]:
     """Lines of an existing object keyed by msg_id."""
     if gzip_:
         data = gzip.decompress(data)
-    lines = {}
-    for raw in data.splitlines():
-        if raw.strip():
-            line = orjson.loads(raw)
-            lines[str(line["msg_id"])] = line
-    return lines
+    return dict(to_line(raw) for raw in data.splitlines() if raw.strip())
 
 
-def render_object(lines: dict[str, dict], gzip_: bool) -> bytes:
+def render_object(lines: dict[str, Line], gzip_: bool) -> bytes:
     """NDJSON sorted by (ts, seq); gzip with a fixed mtime so equal content gives equal bytes."""
-    body = b"".join(orjson.dumps(line) + b"\n" for line in sorted(lines.values(), key=_sort_key))
+    body = b"".join(raw + b"\n" for _key, raw in sorted(lines.values()))
     return gzip.compress(body, mtime=0) if gzip_ else body
 
 
 class ArchiveWriter:
     """Batch handler: merges each touched window with what is stored and rewrites it."""
 
-    def __init__(self, store: ObjectStore, *, window_s: int = 300, gzip_: bool = False, cache_windows: int = 512):
+    def __init__(self, store: ObjectStore, *, locks: WindowLocks | None = None, window_s: int = 300,
+                 gzip_: bool = False, cache_windows: int = 512):
         self._store = store
+        self._locks = locks or LocalWindowLocks()
         self._window_s = window_s
         self._gzip = gzip_
-        self._cache: OrderedDict[str, dict[str, dict]] = OrderedDict()
+        # key -> (digest of the object we last wrote or read, its lines); valid while the digest is current.
+        self._cache: OrderedDict[str, tuple[str, dict[str, Line]]] = OrderedDict()
         self._cache_windows = cache_windows
 
     def __call__(self, batch: Sequence[DeliveryLike]) -> dict[int, Rejected]:
@@ -78,41 +115,45 @@ class ArchiveWriter:
         started = time.monotonic()
         decoded, rejected = decode_batch(batch)
         windows = self._group(decoded)
-        for key, new_lines in windows.items():
-            self._write_window(key, new_lines)
+        if windows:
+            with self._locks.lock(sorted(windows)) as digests:
+                for key, new_lines in sorted(windows.items()):
+                    self._write_window(key, new_lines, digests)
         metrics.BATCH_SIZE.labels(WRITER).observe(len(batch))
         metrics.BATCH_SECONDS.labels(WRITER).observe(time.monotonic() - started)
         return rejected
 
-    def _group(self, decoded: list[Decoded]) -> dict[str, dict[str, dict]]:
-        windows: dict[str, dict[str, dict]] = {}
+    def _group(self, decoded: list[Decoded]) -> dict[str, dict[str, Line]]:
+        windows: dict[str, dict[str, Line]] = {}
         for item in decoded:
             msg = item.msg
             key = window_key(msg.device_id, msg.msg_type, item.ts, self._window_s, self._gzip)
-            windows.setdefault(key, {})[msg.msg_id] = orjson.loads(msg.encode())
+            windows.setdefault(key, {})[msg.msg_id] = ((item.ts, msg.seq, msg.msg_id), msg.encode())
         return windows
 
-    def _write_window(self, key: str, new_lines: dict[str, dict]) -> None:
-        existing = self._load(key)
+    def _write_window(self, key: str, new_lines: dict[str, Line], digests: dict[str, str | None]) -> None:
+        existing = self._load(key, digests)
         if new_lines.keys() <= existing.keys():
             metrics.SKIPPED.labels(WRITER, "duplicate").inc(len(new_lines))
             return  # a pure redelivery: the object already holds every line
         merged = {**new_lines, **existing}  # the first stored copy of a msg_id wins
+        data = render_object(merged, self._gzip)
         try:
-            self._store.put(key, render_object(merged, self._gzip))
+            self._store.put(key, data)
         except Exception:
             metrics.STORE_ERRORS.labels(WRITER, "object_store").inc()
             self._cache.pop(key, None)
             raise
         metrics.WRITTEN.labels(WRITER, "objects").inc()
         metrics.WRITTEN.labels(WRITER, "lines").inc(len(merged) - len(existing))
-        self._remember(key, merged)
+        digests[key] = digest(data)
+        self._remember(key, digests[key], merged)
 
-    def _load(self, key: str) -> dict[str, dict]:
+    def _load(self, key: str, digests: dict[str, str | None]) -> dict[str, Line]:
         cached = self._cache.get(key)
-        if cached is not None:
+        if cached is not None and digests.get(key) is not None and cached[0] == digests[key]:
             self._cache.move_to_end(key)
-            return cached
+            return cached[1]
         try:
             data = self._store.get(key)
         except Exception:
@@ -121,15 +162,18 @@ class ArchiveWriter:
         if data is None:
             return {}
         try:
-            return parse_object(data, self._gzip)
+            lines = parse_object(data, self._gzip)
         except (ValueError, OSError, EOFError, KeyError):
             # Never silently drop what is archived: keep the damaged object aside, then start the window afresh.
             log.exception("archive object unreadable, preserving it", extra={"key": key})
             self._store.put(f"{key}.corrupt-{int(time.time())}", data)
             return {}
+        digests[key] = digest(data)
+        self._remember(key, digests[key], lines)
+        return lines
 
-    def _remember(self, key: str, lines: dict[str, dict]) -> None:
-        self._cache[key] = lines
+    def _remember(self, key: str, content_digest: str, lines: dict[str, Line]) -> None:
+        self._cache[key] = (content_digest, lines)
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_windows:
             self._cache.popitem(last=False)

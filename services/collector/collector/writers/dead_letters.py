@@ -35,7 +35,7 @@ class DeadLetter:
 
 
 class DeadLetterStore(Protocol):
-    """Inserts dead letters, ignoring message ids it already holds; raises Unavailable when down."""
+    """Inserts dead letters, ignoring message ids it holds parked; raises Unavailable when down."""
 
     def insert(self, letters: Sequence[DeadLetter]) -> int:
         """Store new letters; returns how many were new."""

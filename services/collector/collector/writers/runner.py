@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.settings import Settings
 from collector.writers.archive import ArchiveWriter, ObjectStore
+from collector.writers.archive_postgres import PostgresWindowLocks
 from collector.writers.dead_letters import DeadLetterRecorder
 from collector.writers.dead_letters_postgres import PostgresDeadLetterStore
 from collector.writers.series import SeriesStore, SeriesWriter
@@ -97,7 +97,9 @@ def build_handler(name: str, settings: Settings, db: Database) -> tuple[BatchHan
         return SeriesWriter(stores), stores
     if name == "archive":
         store = build_object_store(settings)
-        return ArchiveWriter(store, window_s=settings.archive_window_s, gzip_=settings.archive_gzip), [store]
+        writer = ArchiveWriter(store, locks=PostgresWindowLocks(db), window_s=settings.archive_window_s,
+                               gzip_=settings.archive_gzip)
+        return writer, [store]
     if name == "state":
         return StateWriter(PostgresStateStore(db)), []
     if name == "dead_letters":
@@ -121,10 +123,7 @@ def run_retention(store: PostgresSeriesStore, stopping: threading.Event,
             wait = interval
 
 
-def start_writer(name: str, settings: Settings, db: Database, *,
-                 handler_factory: Callable[..., tuple[BatchHandler, list]] = build_handler) -> WriterHandle:
-    """Start one writer's consumer thread (and retention for the PostgreSQL series store)."""
-    handler, stores = handler_factory(name, settings, db)
+def _launch(name: str, settings: Settings, handler: BatchHandler, stores: list) -> WriterHandle:
     config = ConsumerConfig(QUEUES[name], batch_size=settings.writer_batch_size,
                             batch_wait=settings.writer_batch_wait, prefetch=max(1000, 2 * settings.writer_batch_size))
     consumer = BatchConsumer(settings.amqp_url, config, handler, name=f"collector-writer-{name}")
@@ -141,9 +140,17 @@ def start_writer(name: str, settings: Settings, db: Database, *,
     return handle
 
 
+def start_writer(name: str, settings: Settings, db: Database) -> WriterHandle:
+    """Start one writer's consumer thread (and retention for the PostgreSQL series store)."""
+    handler, stores = build_handler(name, settings, db)
+    return _launch(name, settings, handler, stores)
+
+
 def start_writers(settings: Settings, db: Database, stop_event: threading.Event | None = None) -> list[WriterHandle]:
     """Start every writer named in settings.writers; setting stop_event stops them all."""
-    handles = [start_writer(name, settings, db) for name in dict.fromkeys(settings.writers)]
+    # Build every writer before starting any, so a configuration error starts nothing.
+    built = [(name, *build_handler(name, settings, db)) for name in dict.fromkeys(settings.writers)]
+    handles = [_launch(name, settings, handler, stores) for name, handler, stores in built]
     if stop_event is not None and handles:
         def stop_all() -> None:
             stop_event.wait()

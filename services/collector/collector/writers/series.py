@@ -19,6 +19,8 @@ WRITER = "series"
 MEASUREMENT = "iot_telemetry"
 PARTITION_RE = re.compile(r"^telemetry_p(\d{8})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A datagram dated further ahead comes from a broken clock; storing it would create far-future partitions.
+MAX_FUTURE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,10 @@ class SeriesStore(Protocol):
         """Store the records; returns how many rows/points were sent."""
 
 
-def to_record(msg: IngestMessage, ts: datetime) -> SeriesRecord:
+def to_record(msg: IngestMessage, ts: datetime, now: datetime | None = None) -> SeriesRecord:
     """Validate a telemetry body into a record; raises Rejected when it holds no usable measurements."""
+    if ts > (now or datetime.now(UTC)) + MAX_FUTURE:
+        raise Rejected("bad_timestamp", f"ts {msg.ts[:40]} is more than {MAX_FUTURE} ahead of the collector")
     items = msg.body.get("measurements")
     if not isinstance(items, list) or not items:
         raise Rejected("bad_value", "telemetry without measurements")
@@ -83,12 +87,13 @@ class SeriesWriter:
         started = time.monotonic()
         decoded, rejected = decode_batch(batch)
         records = []
+        now = datetime.now(UTC)
         for item in decoded:
             if item.msg.msg_type != "telemetry":
                 metrics.SKIPPED.labels(WRITER, "not_telemetry").inc()
                 continue
             try:
-                records.append(to_record(item.msg, item.ts))
+                records.append(to_record(item.msg, item.ts, now))
             except Rejected as exc:
                 rejected[item.index] = exc
         for store in self._stores:

@@ -55,10 +55,11 @@ class FilesystemObjectStore:
 
     def list(self, prefix: str) -> list[str]:
         """Keys (relative paths) starting with prefix, sorted; temp files excluded."""
-        if not self.root.exists():
+        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix.strip("/") else self.root
+        if not base.is_dir():
             return []
         keys = []
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(base):
             for name in files:
                 if name.startswith("."):
                     continue

@@ -57,8 +57,6 @@ class S3ObjectStore:
         try:
             self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         except S3Error as exc:
-            if exc.code == "NoSuchBucket":
-                self._bucket_ready = False
             raise self._map(exc) from exc
         except (Urllib3Error, OSError) as exc:
             raise Unavailable(f"s3 put {key}: {exc}") from exc
@@ -94,8 +92,9 @@ class S3ObjectStore:
                 raise Unavailable(f"s3 bucket {self.bucket}: {exc}") from exc
             self._bucket_ready = True
 
-    @staticmethod
-    def _map(exc: S3Error) -> Exception:
+    def _map(self, exc: S3Error) -> Exception:
+        if exc.code == "NoSuchBucket":  # deleted behind our back: create it again on the next attempt
+            self._bucket_ready = False
         # Credentials, permissions or a missing bucket are operator problems: waiting (not dropping) is right.
         if exc.code in _TRANSIENT or exc.code in ("AccessDenied", "InvalidAccessKeyId", "NoSuchBucket",
                                                    "SignatureDoesNotMatch"):

@@ -19,6 +19,10 @@ BLUEPRINTS = [
     "device_manager.api.events",
     "device_manager.api.subscriptions",
     "device_manager.api.notifications",
+    "device_manager.api.telemetry",
+    "device_manager.api.archive",
+    "device_manager.api.dead_letters",
+    "device_manager.api.stats",
 ]
 
 

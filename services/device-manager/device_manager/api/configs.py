@@ -10,7 +10,7 @@ from device_manager.errors import NotFound
 from device_manager.extensions import ctx, get_db
 from device_manager.repositories.commands import CommandRepository
 from device_manager.repositories.configs import ConfigRepository
-from device_manager.schemas.commands import ConfigSchema, DesiredConfigSchema
+from device_manager.schemas.configs import ConfigSchema, DesiredConfigSchema
 from device_manager.service import commands as command_rules
 from device_manager.service import configs as config_rules
 from device_manager.service.roles import Role

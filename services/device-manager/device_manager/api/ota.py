@@ -11,7 +11,7 @@ from device_manager.extensions import ctx, get_db
 from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.commands import CommandRepository
 from device_manager.repositories.ota import OtaRepository
-from device_manager.schemas.commands import (
+from device_manager.schemas.ota import (
     OtaDeviceStatePageSchema,
     OtaStateListArgs,
     RolloutCreateSchema,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from device_manager import metrics
 from device_manager.extensions import ctx
@@ -45,7 +45,7 @@ def prometheus():
     db = ctx().db
     metrics.DB_POOL_IN_USE.set(db.in_use)
     metrics.DB_POOL_SIZE.set(db.size)
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(ctx().settings.prometheus_multiproc_dir), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/api/v1/docs")

@@ -21,8 +21,7 @@ blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User
 class Users(MethodView):
     """The user collection."""
 
-    decorators = [requires(Role.ADMIN)]
-
+    @requires(Role.ADMIN)
     @blp.arguments(UserListArgs, location="query")
     @blp.response(200, UserPageSchema)
     def get(self, args):
@@ -30,6 +29,7 @@ class Users(MethodView):
         req = PageRequest.from_args(args)
         return page_response(UserRepository(get_db()).list(req), req)
 
+    @requires(Role.ADMIN)
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     def post(self, body):
@@ -42,13 +42,13 @@ class Users(MethodView):
 class UserItem(MethodView):
     """One user."""
 
-    decorators = [requires(Role.ADMIN)]
-
+    @requires(Role.ADMIN)
     @blp.response(200, UserSchema)
     def get(self, user_id):
         """Read a user."""
         return _found(UserRepository(get_db()).get(user_id))
 
+    @requires(Role.ADMIN)
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
     def patch(self, body, user_id):
@@ -63,6 +63,7 @@ class UserItem(MethodView):
             changes["password_hash"] = passwords.hash_password(changes.pop("password"))
         return _found(repo.update(user_id, changes))
 
+    @requires(Role.ADMIN)
     @blp.response(204)
     def delete(self, user_id):
         """Delete a user (not yourself)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,7 +67,9 @@ class FilesystemArchive:
     def _stat(self, device_id: str, key: str) -> ArchiveObject | None:
         try:
             category, window_start, gz = parse_key(device_id, key)
-            st = (self.root / key).stat()
+            st = (self.root / key).lstat()
         except (ValueError, OSError):
             return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # symlinks and directories are never served
         return ArchiveObject(key, category, window_start, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), gz)

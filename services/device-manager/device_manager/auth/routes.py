@@ -9,12 +9,14 @@ from flask_jwt_extended import decode_token, get_jwt, get_jwt_identity, jwt_requ
 from flask_smorest import Blueprint
 
 from device_manager.auth import passwords, tokens
+from device_manager.auth.roles import error_responses
 from device_manager.errors import Unauthorized
 from device_manager.extensions import get_db, limiter
 from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.users import LoginSchema, LogoutSchema, TokensSchema, UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Login, token refresh, logout")
+_TOKEN_ERRORS = error_responses(r401="Missing, invalid, expired or revoked token")
 
 
 def _login_key() -> str:
@@ -32,7 +34,8 @@ def _login_limit() -> str:
 @limiter.limit(_login_limit, key_func=_login_key)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokensSchema)
-@blp.doc(security=[])
+@blp.doc(security=[], responses=error_responses(r401="Wrong email or password, or the user is disabled",
+                                                r429="Too many login attempts for this email from this address"))
 def login(body):
     """Exchange email and password for an access and a refresh token."""
     user = UserRepository(get_db()).get_for_login(body["email"])
@@ -45,6 +48,7 @@ def login(body):
 @blp.route("/refresh", methods=["POST"])
 @jwt_required(refresh=True)
 @blp.response(200, TokensSchema)
+@blp.doc(responses=_TOKEN_ERRORS)
 def refresh():
     """A new access token from a refresh token (sent as the Bearer token); role is re-read from the database."""
     user = UserRepository(get_db()).get(get_jwt_identity())
@@ -57,6 +61,7 @@ def refresh():
 @jwt_required(verify_type=False)
 @blp.arguments(LogoutSchema, required=False)
 @blp.response(204)
+@blp.doc(responses=_TOKEN_ERRORS)
 def logout(body):
     """Revoke the presented token and, if given, the refresh token in the body."""
     blocklist = TokenBlocklist(get_db())
@@ -75,6 +80,7 @@ def logout(body):
 @blp.route("/me", methods=["GET"])
 @jwt_required()
 @blp.response(200, UserSchema)
+@blp.doc(responses=_TOKEN_ERRORS)
 def me():
     """The authenticated user."""
     user = UserRepository(get_db()).get(get_jwt_identity())

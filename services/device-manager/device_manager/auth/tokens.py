@@ -35,11 +35,12 @@ def _unauthorized(message: str, code: str = "unauthorized"):
 
 
 def register(jwt: JWTManager) -> None:
-    """Install the callbacks: revoked tokens are looked up in token_blocklist."""
+    """Install the callbacks; a token counts as revoked when logged out or when its user was disabled, deleted
+    or given another role, so those take effect at once instead of at token expiry."""
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload):
-        return TokenBlocklist(get_db()).is_revoked(payload["jti"])
+        return not TokenBlocklist(get_db()).is_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
 
     @jwt.unauthorized_loader
     def _missing(reason):
@@ -55,7 +56,8 @@ def register(jwt: JWTManager) -> None:
 
     @jwt.revoked_token_loader
     def _revoked_response(_header, _payload):
-        return _unauthorized("Token has been revoked", "token_revoked")
+        return _unauthorized("Token has been revoked (logged out, or the user was disabled, deleted or changed role)",
+                             "token_revoked")
 
     @jwt.needs_fresh_token_loader
     def _needs_fresh(_header, _payload):

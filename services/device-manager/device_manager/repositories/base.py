@@ -38,7 +38,7 @@ def order_by(sort: str, columns: Mapping[str, str], tiebreak: str) -> str:
     return f" ORDER BY {columns[key]} {direction} NULLS LAST, {tiebreak} {direction}"
 
 
-def fetch_page(db: Database, select: str, from_: str, filters: Filters, req: PageRequest,  # noqa: PLR0917
+def fetch_page(db: Database, select: str, from_: str, filters: Filters, req: PageRequest,
                sort_columns: Mapping[str, str], tiebreak: str) -> Page:
     """Run a count and a LIMIT/OFFSET query over the same FROM/WHERE; rows come back as dicts."""
     where = filters.where()

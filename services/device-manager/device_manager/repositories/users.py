@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -75,15 +76,15 @@ class UserRepository:
             cur.execute("SELECT count(*) FROM users WHERE role = 'admin' AND is_active")
             return cur.fetchone()[0]
 
-    def ensure_admin(self, email: str, password_hash: str) -> bool:
-        """Create the first admin when no admin exists; True when one was created."""
+    def ensure_admin(self, email: str, password_hash: Callable[[], str]) -> bool:
+        """Create the first admin when no admin exists (hashing only then); True when one was created."""
         with self.db.transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIN_LOCK,))
             cur.execute("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1")
             if cur.fetchone():
                 return False
             cur.execute("INSERT INTO users (email, password_hash, role) VALUES (%s, %s, 'admin') "
-                        "ON CONFLICT DO NOTHING", (email, password_hash))
+                        "ON CONFLICT DO NOTHING", (email, password_hash()))
             return cur.rowcount == 1
 
 
@@ -100,8 +101,10 @@ class TokenBlocklist:
                         (jti, expires_at))
             cur.execute("DELETE FROM token_blocklist WHERE expires_at < now() - interval '1 day'")
 
-    def is_revoked(self, jti: str) -> bool:
-        """True when the token id was revoked."""
+    def is_usable(self, jti: str, user_id: str, role: str | None) -> bool:
+        """One query per request: not revoked, and the user still exists, is active and has the token's role."""
         with self.db.transaction() as cur:
-            cur.execute("SELECT 1 FROM token_blocklist WHERE jti = %s", (jti,))
-            return cur.fetchone() is not None
+            cur.execute("SELECT EXISTS (SELECT 1 FROM token_blocklist WHERE jti = %s), "
+                        "(SELECT role FROM users WHERE id::text = %s AND is_active)", (jti, user_id))
+            revoked, current_role = cur.fetchone()
+            return not revoked and current_role is not None and current_role == role

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from device_manager.schemas.common import Timestamp, list_args, page_schema
 from device_manager.schemas.rules import IDENT, KINDS, SEVERITIES
+from device_manager.schemas.text import Text, UtcDateTime
 
 STATUSES = ("open", "acknowledged", "resolved")
 
@@ -16,23 +17,23 @@ class EventSchema(ma.Schema):
 
     id = fields.UUID(required=True)
     rule_id = fields.UUID(allow_none=True)
-    rule_name = fields.String(required=True)
-    rule_kind = fields.String(required=True)
-    device_id = fields.String(required=True)
-    device_type = fields.String(allow_none=True)
-    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
-    message = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    rule_name = Text(required=True)
+    rule_kind = Text(required=True)
+    device_id = Text(required=True)
+    device_type = Text(allow_none=True)
+    severity = Text(required=True, validate=validate.OneOf(SEVERITIES))
+    message = Text(required=True)
+    status = Text(required=True, validate=validate.OneOf(STATUSES))
     first_ts = Timestamp(required=True)
     last_ts = Timestamp(required=True)
     count = fields.Integer(required=True)
     trigger_values = fields.Dict(required=True)
     last_value = fields.Float(allow_none=True)
-    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_by = Text(allow_none=True)
     acknowledged_at = Timestamp(allow_none=True)
-    resolved_by = fields.String(allow_none=True)
+    resolved_by = Text(allow_none=True)
     resolved_at = Timestamp(allow_none=True)
-    resolution_comment = fields.String(allow_none=True)
+    resolution_comment = Text(allow_none=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
@@ -44,7 +45,7 @@ class AcknowledgeSchema(ma.Schema):
 class ResolveSchema(ma.Schema):
     """POST /events/{id}/resolve."""
 
-    comment = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    comment = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 def ordered_range(base: type[ma.Schema], name: str) -> type[ma.Schema]:
@@ -60,14 +61,14 @@ def ordered_range(base: type[ma.Schema], name: str) -> type[ma.Schema]:
 EventPageSchema = page_schema(EventSchema)
 EventListArgs = ordered_range(list_args(
     "EventListArgsBase", ("last_ts", "first_ts", "created_at", "count", "severity", "device_id"), "-last_ts",
-    status=fields.List(fields.String(validate=validate.OneOf(STATUSES)), validate=validate.Length(max=3),
+    status=fields.List(Text(validate=validate.OneOf(STATUSES)), validate=validate.Length(max=3),
                        metadata={"description": "Repeat for several"}),
-    severity=fields.List(fields.String(validate=validate.OneOf(SEVERITIES)), validate=validate.Length(max=3),
+    severity=fields.List(Text(validate=validate.OneOf(SEVERITIES)), validate=validate.Length(max=3),
                          metadata={"description": "Repeat for several"}),
-    device_id=fields.String(validate=IDENT),
-    device_type=fields.String(validate=IDENT),
+    device_id=Text(validate=IDENT),
+    device_type=Text(validate=IDENT),
     rule_id=fields.UUID(),
-    rule_kind=fields.String(validate=validate.OneOf(KINDS)),
-    since=fields.AwareDateTime(metadata={"description": "last_ts >= since (ISO 8601 with offset)"}),
-    until=fields.AwareDateTime(metadata={"description": "last_ts < until"}),
+    rule_kind=Text(validate=validate.OneOf(KINDS)),
+    since=UtcDateTime(metadata={"description": "last_ts >= since (ISO 8601 with offset)"}),
+    until=UtcDateTime(metadata={"description": "last_ts < until"}),
 ), "EventListArgs")

@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from device_manager.schemas.common import Timestamp, list_args, page_schema
 from device_manager.schemas.events import ordered_range
 from device_manager.schemas.subscriptions import CHANNELS
+from device_manager.schemas.text import Text, UtcDateTime
 
 STATUSES = ("pending", "sent", "failed")
 
@@ -19,11 +20,11 @@ class NotificationSchema(ma.Schema):
     change_id = fields.UUID(required=True)
     event_id = fields.UUID(required=True)
     subscription_id = fields.UUID(allow_none=True)
-    channel = fields.String(required=True)
-    target = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    channel = Text(required=True)
+    target = Text(required=True)
+    status = Text(required=True, validate=validate.OneOf(STATUSES))
     attempts = fields.Integer(required=True)
-    last_error = fields.String(allow_none=True)
+    last_error = Text(allow_none=True)
     next_attempt_at = Timestamp(allow_none=True)
     sent_at = Timestamp(allow_none=True)
     created_at = Timestamp(required=True)
@@ -34,9 +35,9 @@ class AttemptSchema(ma.Schema):
     """One delivery attempt."""
 
     attempt = fields.Integer(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = Text(required=True, validate=validate.OneOf(STATUSES))
     response_code = fields.Integer(allow_none=True)
-    error = fields.String(allow_none=True)
+    error = Text(allow_none=True)
     started_at = Timestamp(required=True)
     finished_at = Timestamp(allow_none=True)
 
@@ -52,8 +53,8 @@ NotificationListArgs = ordered_range(list_args(
     "NotificationListArgsBase", ("created_at", "updated_at", "attempts", "status"), "-created_at",
     event_id=fields.UUID(),
     subscription_id=fields.UUID(),
-    status=fields.String(validate=validate.OneOf(STATUSES)),
-    channel=fields.String(validate=validate.OneOf(CHANNELS)),
-    since=fields.AwareDateTime(metadata={"description": "created_at >= since"}),
-    until=fields.AwareDateTime(metadata={"description": "created_at < until"}),
+    status=Text(validate=validate.OneOf(STATUSES)),
+    channel=Text(validate=validate.OneOf(CHANNELS)),
+    since=UtcDateTime(metadata={"description": "created_at >= since"}),
+    until=UtcDateTime(metadata={"description": "created_at < until"}),
 ), "NotificationListArgs")

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from device_manager.schemas.common import Timestamp, list_args, page_schema
+from device_manager.schemas.text import JsonObject, Text
 
 KINDS = ("threshold", "seq_gap", "offline", "ota_failed", "command_timeout")
 SCOPES = ("device", "device_type", "all")
@@ -24,56 +25,56 @@ class RuleSchema(ma.Schema):
     """A rule as returned by the API."""
 
     id = fields.UUID(required=True)
-    name = fields.String(required=True)
-    description = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    name = Text(required=True)
+    description = Text(required=True)
+    kind = Text(required=True, validate=validate.OneOf(KINDS))
     builtin = fields.Boolean(required=True, metadata={"description": "Built-in kinds are tunable, not deletable"})
-    scope = fields.String(required=True)
-    device_id = fields.String(allow_none=True)
-    device_type = fields.String(allow_none=True)
-    metric = fields.String(allow_none=True)
-    operator = fields.String(allow_none=True)
+    scope = Text(required=True)
+    device_id = Text(allow_none=True)
+    device_type = Text(allow_none=True)
+    metric = Text(allow_none=True)
+    operator = Text(allow_none=True)
     threshold = fields.Float(allow_none=True)
-    severity = fields.String(required=True)
-    message_template = fields.String(required=True)
+    severity = Text(required=True)
+    message_template = Text(required=True)
     for_seconds = fields.Integer(required=True)
     clear_hysteresis = fields.Float(required=True)
     renotify_seconds = fields.Integer(required=True)
     cooldown_seconds = fields.Integer(required=True)
     params = fields.Dict(required=True)
     enabled = fields.Boolean(required=True)
-    created_by = fields.String(allow_none=True)
+    created_by = Text(allow_none=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
 
 class _RuleFields(ma.Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    description = fields.String(validate=validate.Length(max=2000))
-    scope = fields.String(validate=validate.OneOf(SCOPES))
-    device_id = fields.String(allow_none=True, validate=IDENT)
-    device_type = fields.String(allow_none=True, validate=IDENT)
-    metric = fields.String(validate=METRIC)
-    operator = fields.String(validate=validate.OneOf(OPERATORS))
+    name = Text(validate=validate.Length(min=1, max=200))
+    description = Text(validate=validate.Length(max=2000))
+    scope = Text(validate=validate.OneOf(SCOPES))
+    device_id = Text(allow_none=True, validate=IDENT)
+    device_type = Text(allow_none=True, validate=IDENT)
+    metric = Text(validate=METRIC)
+    operator = Text(validate=validate.OneOf(OPERATORS))
     threshold = _number()
-    severity = fields.String(validate=validate.OneOf(SEVERITIES))
-    message_template = fields.String(validate=validate.Length(min=1, max=1000))
+    severity = Text(validate=validate.OneOf(SEVERITIES))
+    message_template = Text(validate=validate.Length(min=1, max=1000))
     for_seconds = fields.Integer(validate=SECONDS)
     clear_hysteresis = _number(0)
     renotify_seconds = fields.Integer(validate=SECONDS)
     cooldown_seconds = fields.Integer(validate=SECONDS)
-    params = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)))
+    params = JsonObject(keys=Text(validate=validate.Length(min=1, max=64)))
     enabled = fields.Boolean()
 
 
 class RuleCreateSchema(_RuleFields):
     """POST /rules: a threshold rule (built-in kinds exist once and cannot be created)."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    metric = fields.String(required=True, validate=METRIC)
-    operator = fields.String(required=True, validate=validate.OneOf(OPERATORS))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    metric = Text(required=True, validate=METRIC)
+    operator = Text(required=True, validate=validate.OneOf(OPERATORS))
     threshold = _number(required=True)
-    scope = fields.String(load_default="all", validate=validate.OneOf(SCOPES))
+    scope = Text(load_default="all", validate=validate.OneOf(SCOPES))
 
     @ma.validates_schema
     def _scope(self, data, **_kwargs):
@@ -104,14 +105,14 @@ def check_scope(data: dict) -> None:
 RulePageSchema = page_schema(RuleSchema)
 RuleListArgs = list_args(
     "RuleListArgs", ("name", "kind", "severity", "created_at", "updated_at"), "name",
-    kind=fields.String(validate=validate.OneOf(KINDS)),
-    scope=fields.String(validate=validate.OneOf(SCOPES)),
-    severity=fields.String(validate=validate.OneOf(SEVERITIES)),
+    kind=Text(validate=validate.OneOf(KINDS)),
+    scope=Text(validate=validate.OneOf(SCOPES)),
+    severity=Text(validate=validate.OneOf(SEVERITIES)),
     enabled=fields.Boolean(),
     builtin=fields.Boolean(metadata={"description": "true: only built-in kinds; false: only threshold rules"}),
-    metric=fields.String(validate=METRIC),
-    device_id=fields.String(validate=IDENT),
-    device_type=fields.String(validate=IDENT),
-    q=fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or "
+    metric=Text(validate=METRIC),
+    device_id=Text(validate=IDENT),
+    device_type=Text(validate=IDENT),
+    q=Text(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or "
                                                                                        "description"}),
 )

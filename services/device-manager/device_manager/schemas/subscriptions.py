@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from device_manager.schemas.common import Timestamp, list_args, page_schema
 from device_manager.schemas.rules import IDENT, SEVERITIES
+from device_manager.schemas.text import Text
 
 CHANNELS = ("log", "webhook", "email")
 _URL = validate.URL(schemes={"http", "https"}, require_tld=False, error="Must be an http(s) URL.")
@@ -19,29 +20,29 @@ class SubscriptionSchema(ma.Schema):
     """A subscription as returned by the API (never its secret)."""
 
     id = fields.UUID(required=True)
-    name = fields.String(required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    target = fields.String(required=True)
+    name = Text(required=True)
+    channel = Text(required=True, validate=validate.OneOf(CHANNELS))
+    target = Text(required=True)
     has_secret = fields.Boolean(required=True, metadata={"description": "Whether a webhook signing secret is set"})
-    min_severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
-    device_type = fields.String(allow_none=True)
-    device_id = fields.String(allow_none=True)
+    min_severity = Text(required=True, validate=validate.OneOf(SEVERITIES))
+    device_type = Text(allow_none=True)
+    device_id = Text(allow_none=True)
     rule_id = fields.UUID(allow_none=True)
     enabled = fields.Boolean(required=True)
-    created_by = fields.String(allow_none=True)
+    created_by = Text(allow_none=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
 
 class _SubscriptionFields(ma.Schema):
-    name = fields.String(validate=_NAME)
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
-    target = fields.String(validate=validate.Length(min=1, max=2000))
-    secret = fields.String(allow_none=True, load_only=True, validate=_SECRET,
+    name = Text(validate=_NAME)
+    channel = Text(validate=validate.OneOf(CHANNELS))
+    target = Text(validate=validate.Length(min=1, max=2000))
+    secret = Text(allow_none=True, load_only=True, validate=_SECRET,
                            metadata={"description": "Webhook HMAC key; write-only, null clears it"})
-    min_severity = fields.String(validate=validate.OneOf(SEVERITIES))
-    device_type = fields.String(allow_none=True, validate=IDENT)
-    device_id = fields.String(allow_none=True, validate=IDENT)
+    min_severity = Text(validate=validate.OneOf(SEVERITIES))
+    device_type = Text(allow_none=True, validate=IDENT)
+    device_id = Text(allow_none=True, validate=IDENT)
     rule_id = fields.UUID(allow_none=True)
     enabled = fields.Boolean()
 
@@ -49,9 +50,9 @@ class _SubscriptionFields(ma.Schema):
 class SubscriptionCreateSchema(_SubscriptionFields):
     """POST /subscriptions."""
 
-    name = fields.String(required=True, validate=_NAME)
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    target = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    name = Text(required=True, validate=_NAME)
+    channel = Text(required=True, validate=validate.OneOf(CHANNELS))
+    target = Text(required=True, validate=validate.Length(min=1, max=2000))
 
     @ma.validates_schema
     def _target(self, data, **_kwargs):
@@ -82,11 +83,11 @@ def check_target(data: dict) -> None:
 SubscriptionPageSchema = page_schema(SubscriptionSchema)
 SubscriptionListArgs = list_args(
     "SubscriptionListArgs", ("name", "channel", "min_severity", "created_at", "updated_at"), "name",
-    channel=fields.String(validate=validate.OneOf(CHANNELS)),
-    min_severity=fields.String(validate=validate.OneOf(SEVERITIES)),
-    device_type=fields.String(validate=IDENT),
-    device_id=fields.String(validate=IDENT),
+    channel=Text(validate=validate.OneOf(CHANNELS)),
+    min_severity=Text(validate=validate.OneOf(SEVERITIES)),
+    device_type=Text(validate=IDENT),
+    device_id=Text(validate=IDENT),
     rule_id=fields.UUID(),
     enabled=fields.Boolean(),
-    q=fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or target"}),
+    q=Text(validate=validate.Length(min=1, max=100), metadata={"description": "Substring of name or target"}),
 )

@@ -112,5 +112,6 @@ class InfluxSeries:
             raise Unavailable(f"influxdb: {exc}") from exc
         for table in tables:
             for record in table.records:
-                yield (record.values.get("metric", ""), record.values.get("unit", ""), record.get_time(),
+                # The collector omits the unit tag when the unit is empty (e.g. power factor).
+                yield (record.values.get("metric") or "", record.values.get("unit") or "", record.get_time(),
                        record.get_value())

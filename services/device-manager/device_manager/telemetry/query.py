@@ -156,20 +156,19 @@ def _aware(value: datetime, name: str) -> datetime:
 
 
 def series_to_dict(q: TelemetryQuery, series: list[Series]) -> dict:
-    """The JSON response of a telemetry query, identical for every backend."""
+    """The response of a telemetry query, identical for every backend (times stay datetimes for the schema)."""
     return {
         "device_id": q.device_id,
-        "start": q.start.isoformat(),
-        "end": q.end.isoformat(),
+        "start": q.start,
+        "end": q.end,
         "every": format_every(q.every),
         "agg": q.agg if q.every is not None else None,
         "series": [{"metric": s.metric, "unit": s.unit,
-                    "points": [{"ts": p.ts.isoformat(), "value": p.value} for p in s.points]} for s in series],
+                    "points": [{"ts": p.ts, "value": p.value} for p in s.points]} for s in series],
     }
 
 
 def latest_to_dict(device_id: str, values: list[Latest]) -> dict:
-    """The JSON response of a latest-values query."""
+    """The response of a latest-values query."""
     return {"device_id": device_id,
-            "metrics": [{"metric": v.metric, "unit": v.unit, "ts": v.ts.isoformat(), "value": v.value}
-                        for v in values]}
+            "metrics": [{"metric": v.metric, "unit": v.unit, "ts": v.ts, "value": v.value} for v in values]}

@@ -34,7 +34,10 @@ class EmailNotifier:
 
     def send(self, claim: Claim) -> Outcome:
         """Submit once; SMTP 5xx rejections are final, everything else is retried."""
-        message = build(claim, self._sender)
+        try:
+            message = build(claim, self._sender)
+        except ValueError as exc:  # e.g. an address with a line break: no retry can fix it
+            return Outcome(False, error=f"invalid message: {exc}"[:500], retryable=False)
         try:
             with self._connect() as smtp:
                 if self._tls == "starttls":

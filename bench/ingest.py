@@ -1,0 +1,247 @@
+"""Ingest benchmark: collector (MQTT QoS 1 -> RabbitMQ with confirms) beside a bare paho QoS 1 subscriber.
+
+Usage: python -m bench.ingest [--messages 40000] [--devices 40] [--publishers 3]
+Starts the project's Mosquitto, a temporary vhost and database; bounded in time (< 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pika
+import psutil
+import requests
+from paho.mqtt.enums import CallbackAPIVersion
+
+from iothub import topology
+from tests.support import infra, procs
+
+MEASUREMENTS = 20
+PHASE_TIMEOUT = 60.0
+
+
+def _payloads(device_ids: list[str], per_device: int) -> list[tuple[str, bytes]]:
+    """Pre-encoded telemetry datagrams, interleaved across devices, seq 1.. per device."""
+    ts = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    out = []
+    for seq in range(1, per_device + 1):
+        for dev in device_ids:
+            body = {"v": 2, "device_id": dev, "msg_type": "telemetry", "seq": seq, "ts": ts,
+                    "measurements": [{"ts": ts, "type": f"metric_{i}", "val": 20.0 + i * 0.5, "unit": "C"}
+                                     for i in range(MEASUREMENTS)]}
+            out.append((f"iot/{dev}/telemetry", orjson.dumps(body)))
+    return out
+
+
+def _publish(port: int, device_ids: list[str], per_device: int, go) -> None:
+    """One publisher process: QoS 1 as fast as the broker takes it."""
+    payloads = _payloads(device_ids, per_device)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    go.wait()
+    info = None
+    for topic, body in payloads:
+        info = client.publish(topic, body, qos=1)
+    if info is not None:
+        info.wait_for_publish(PHASE_TIMEOUT)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _bare_subscriber(port: int, expected: int, ready, result) -> None:
+    """A bare paho QoS 1 subscriber: counts messages, reports (count, first, last, cpu seconds)."""
+    state = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(client, userdata, msg):
+        now = time.perf_counter()
+        state["first"] = state["first"] or now
+        state["last"] = now
+        state["n"] += 1
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{uuid.uuid4().hex[:8]}")
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: ready.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe("iot/+/telemetry", qos=1)
+    deadline = time.monotonic() + PHASE_TIMEOUT
+    while state["n"] < expected and time.monotonic() < deadline:
+        client.loop(0.1)
+    cpu = psutil.Process().cpu_times()
+    result.put((state["n"], state["first"], state["last"], cpu.user + cpu.system,
+                psutil.Process().memory_info().rss))
+
+
+def _run_publishers(port: int, devices: list[str], per_device: int, publishers: int, go) -> list[mp.Process]:
+    chunks = [devices[i::publishers] for i in range(publishers)]
+    procs_ = [mp.Process(target=_publish, args=(port, chunk, per_device, go)) for chunk in chunks]
+    for p in procs_:
+        p.start()
+    return procs_
+
+
+def bench_bare(port: int, devices: list[str], per_device: int, publishers: int) -> dict:
+    """Rate of a bare paho QoS 1 subscriber on the same broker and workload."""
+    ctx_ready, go, result = mp.Event(), mp.Event(), mp.Queue()
+    total = len(devices) * per_device
+    sub = mp.Process(target=_bare_subscriber, args=(port, total, ctx_ready, result))
+    sub.start()
+    ctx_ready.wait(10)
+    pubs = _run_publishers(port, devices, per_device, publishers, go)
+    time.sleep(1.0)  # let the publishers pre-encode before the clock starts
+    go.set()
+    n, first, last, cpu, rss = result.get(timeout=PHASE_TIMEOUT + 10)
+    for p in [*pubs, sub]:
+        p.join(10)
+    elapsed = max(last - first, 1e-9)
+    return {"received": n, "expected": total, "rate": (n - 1) / elapsed, "cpu_pct": 100 * cpu / elapsed,
+            "rss_mb": rss / 2**20, "p50_ms": None, "p99_ms": None}
+
+
+def _metrics(port: int) -> str:
+    return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+
+def _value(text: str, name: str, labels: str = "") -> float:
+    pattern = re.escape(name) + (r"\{" + labels + r"\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)"
+    return sum(float(m.group(m.lastindex)) for m in re.finditer(pattern, text))
+
+
+def _quantile(text: str, q: float) -> float:
+    """Quantile from the latency histogram: the upper bound of the bucket that reaches q (seconds)."""
+    buckets = [(float(le), float(v)) for le, v in re.findall(
+        r'iothub_collector_bridge_latency_seconds_bucket\{le="([0-9.e+-]+)"\} ([0-9.e+-]+)', text)]
+    total = _value(text, "iothub_collector_bridge_latency_seconds_count")
+    return next((le for le, v in buckets if v >= q * total), float("inf"))
+
+
+def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_device: int,
+                    publishers: int, workdir: Path) -> dict:
+    """Rate, latency, CPU and RSS of `python -m collector` (ingest edge only) on the same workload."""
+    metrics_port = procs.free_port()
+    env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url,
+           "MQTT_PORT": str(port), "MQTT_CLIENT_ID": "bench-collector", "METRICS_PORT": str(metrics_port),
+           "HTTP_PORT": str(procs.free_port()), "WRITERS": "none", "LOG_LEVEL": "WARNING"}
+    with open(workdir / "collector.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "collector"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    ps = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while not _ready(metrics_port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((workdir / "collector.log").read_text()[-2000:])
+        time.sleep(0.2)
+    total = len(devices) * per_device
+    go = mp.Event()
+    pubs = _run_publishers(port, devices, per_device, publishers, go)
+    time.sleep(1.0)
+    cpu0 = sum(ps.cpu_times()[:2])
+    go.set()
+    first = last = None
+    seen, rss, pending = 0.0, 0, 0.0
+    deadline = time.monotonic() + PHASE_TIMEOUT
+    while seen < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = _metrics(metrics_port)
+        now, seen = time.perf_counter(), _value(text, "iothub_collector_messages_accepted_total")
+        pending = max(pending, _value(text, "iothub_collector_pending_acks"))
+        rss = max(rss, ps.memory_info().rss)
+        if seen and first is None:
+            first, first_seen = now, seen
+        if seen:
+            last = now
+    cpu = sum(ps.cpu_times()[:2]) - cpu0
+    text = _metrics(metrics_port)
+    for p in pubs:
+        p.join(10)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+    elapsed = max((last or 0) - (first or 0), 1e-9)
+    return {"received": int(seen), "expected": total, "rate": (seen - first_seen) / elapsed if first else 0.0,
+            "cpu_pct": 100 * cpu / elapsed, "rss_mb": rss / 2**20, "p50_ms": 1000 * _quantile(text, 0.5),
+            "p99_ms": 1000 * _quantile(text, 0.99), "queued": _queued(amqp_url), "max_pending_acks": int(pending)}
+
+
+def _ready(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _queued(amqp_url: str) -> int:
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        return conn.channel().queue_declare(topology.SERIES_QUEUE.name, passive=True).method.message_count
+    finally:
+        conn.close()
+
+
+def _register(dsn: str, count: int) -> list[str]:
+    import psycopg2
+
+    devices = [f"bench-{i:04d}" for i in range(count)]
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO device_types (name) VALUES ('bench') RETURNING id")
+        type_id = cur.fetchone()[0]
+        cur.executemany("INSERT INTO devices (device_id, name, device_type_id) VALUES (%s, %s, %s)",
+                        [(d, d, type_id) for d in devices])
+    return devices
+
+
+def main() -> int:
+    """Run both phases and print the comparison table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=40_000)
+    parser.add_argument("--devices", type=int, default=40)
+    parser.add_argument("--publishers", type=int, default=3)
+    args = parser.parse_args()
+    per_device = max(1, args.messages // args.devices)
+    run = uuid.uuid4().hex[:8]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    dsn = infra.create_database(f"iothub_bench_{run}")
+    amqp_url = infra.create_vhost(f"iothub-bench-{run}")
+    broker = procs.mosquitto(workdir).start()
+    started = time.monotonic()
+    try:
+        devices = _register(dsn, args.devices)
+        bare = bench_bare(broker.port, devices, per_device, args.publishers)
+        coll = bench_collector(broker.port, dsn, amqp_url, devices, per_device, args.publishers, workdir)
+    finally:
+        broker.stop()
+        infra.delete_vhost(f"iothub-bench-{run}")
+        infra.drop_database(f"iothub_bench_{run}")
+    print(f"\n{len(devices) * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
+          f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s\n")
+    print(f"| {'subscriber':<28} | {'msgs/s':>8} | {'meas/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | "
+          f"{'CPU %':>5} | {'RSS MB':>6} | {'received':>9} |")
+    print("|" + "|".join("-" * w for w in (30, 10, 11, 8, 8, 7, 8, 11)) + "|")
+    for name, r in (("bare paho QoS 1 subscriber", bare), ("collector -> RabbitMQ confirms", coll)):
+        p50 = f"{r['p50_ms']:.1f}" if r["p50_ms"] is not None else "-"
+        p99 = f"{r['p99_ms']:.1f}" if r["p99_ms"] is not None else "-"
+        print(f"| {name:<28} | {r['rate']:>8.0f} | {r['rate'] * MEASUREMENTS:>9.0f} | {p50:>6} | {p99:>6} | "
+              f"{r['cpu_pct']:>5.0f} | {r['rss_mb']:>6.0f} | {r['received']:>9} |")
+    ratio = coll["rate"] / bare["rate"] if bare["rate"] else 0.0
+    lost = coll["expected"] - coll["queued"]
+    print(f"\ncollector / bare = {ratio:.2f} (bar: >= 0.50); on {topology.SERIES_QUEUE.name}: {coll['queued']} of "
+          f"{coll['expected']} (lost {lost}); peak pending MQTT acks {coll['max_pending_acks']}; "
+          "latency percentiles are histogram bucket upper bounds")
+    return 0 if ratio >= 0.5 and lost == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
