@@ -94,6 +94,9 @@ def test_builtin_kinds_are_listed_tunable_and_not_deletable(client, auth, notice
     err = assert_error(client.patch(f"{BASE}/{offline['id']}", json={"metric": "x", "threshold": 1},
                                     headers=auth["operator"]), 422, "validation_error")
     assert set(err["details"]["json"]) == {"metric", "threshold"}
+    for params in ({"factor": "two"}, {"factor": 0.5}, {"factor": True}, {"factor": 2, "grace": 1}):
+        assert_error(client.patch(f"{BASE}/{offline['id']}", json={"params": params}, headers=auth["operator"]),
+                     422, "validation_error")
     assert_error(client.delete(f"{BASE}/{offline['id']}", headers=auth["admin"]), 409, "conflict")
     client.patch(f"{BASE}/{offline['id']}", json={"params": {"factor": 2}, "severity": "critical",
                                                   "enabled": True}, headers=auth["operator"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -96,7 +97,10 @@ def mosquitto(workdir: Path) -> Server:
         if key not in ("log_dest", "pid_file", "user"):
             lines.append(overrides.get(key, line))
     conf = workdir / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n")
+    # Started as root, Mosquitto drops to user "mosquitto", which cannot write the persistence file into our
+    # root-owned temp dir (sessions would silently not survive a restart); stay the user we are.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n" + user)
     return Server("mosquitto", [find_binary("mosquitto"), "-c", str(conf)], port, workdir)
 
 

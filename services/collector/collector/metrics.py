@@ -26,14 +26,22 @@ PUBLISHER_READY = Gauge("iothub_collector_publisher_ready", "1 while the RabbitM
 class PrometheusObserver:
     """Counts ingest outcomes; implements collector.service.Observer."""
 
+    def __init__(self) -> None:
+        # labels() costs more than inc(); the label sets are few, so resolve each once.
+        self._received: dict[tuple[str, str], object] = {}
+        self._accepted = {source: ACCEPTED_TOTAL.labels(source) for source in ("mqtt", "http")}
+
     def received(self, source: str, msg_type: str) -> None:
         """One message arrived."""
-        RECEIVED.labels(source, msg_type).inc()
+        child = self._received.get((source, msg_type))
+        if child is None:
+            child = self._received[(source, msg_type)] = RECEIVED.labels(source, msg_type)
+        child.inc()
 
     def outcome(self, source: str, outcome: Outcome) -> None:
         """One message ended."""
         if outcome.kind == ACCEPTED:
-            ACCEPTED_TOTAL.labels(source).inc()
+            self._accepted[source].inc()
             verdict = outcome.verdict
             if verdict is not None and verdict.status is Status.GAP:
                 GAPS.inc()

@@ -43,7 +43,6 @@ class _Connection:
         entry = _Entry(mid, qos)
         with self.lock:
             self.entries.append(entry)
-        metrics.PENDING_ACKS.inc()
         return entry
 
     def settle(self, entry: _Entry, ok: bool) -> None:
@@ -51,24 +50,18 @@ class _Connection:
         if not ok:
             self.broken.set()
             return
-        acked = 0
         with self.lock:
             entry.done = True
             # An earlier failure keeps everything after it unacked: the broker redelivers them in order.
             while self.alive and not self.broken.is_set() and self.entries and self.entries[0].done:
                 head = self.entries.popleft()
                 self.client.ack(head.mid, head.qos)
-                acked += 1
-        if acked:
-            metrics.PENDING_ACKS.dec(acked)
 
     def close(self) -> None:
         """Forget unacked messages: the broker redelivers them on the next session."""
         with self.lock:
             self.alive = False
-            dropped = len(self.entries)
             self.entries.clear()
-        metrics.PENDING_ACKS.dec(dropped)
 
     @property
     def pending(self) -> int:
@@ -107,6 +100,7 @@ class MqttBridge:
 
     def start(self) -> MqttBridge:
         """Run the connection supervisor on a daemon thread."""
+        metrics.PENDING_ACKS.set_function(lambda: self.pending_acks)  # read at scrape time, not per message
         self._thread = threading.Thread(target=self._supervise, name="mqtt-bridge", daemon=True)
         self._thread.start()
         return self

@@ -71,6 +71,7 @@ class RuleItem(MethodView):
             if fixed:
                 raise Invalid("Built-in rules only accept " + ", ".join(BUILTIN_FIELDS),
                               {"json": {name: ["Not editable on a built-in rule."] for name in fixed}})
+            _check_params(rule["kind"], body.get("params"))
         else:
             body = _rescope(rule, body)
         updated = _found(repo.update(rule_id, body))
@@ -87,6 +88,18 @@ class RuleItem(MethodView):
         if kind != "threshold":
             raise Conflict("Built-in rules cannot be deleted; set enabled to false instead", {"kind": kind})
         notify_rules_changed(rule_id, "deleted")
+
+
+def _check_params(kind: str, params: dict | None) -> None:
+    """The knobs the rule engine reads must have the type it expects (offline: factor, a multiple of the
+    device's send/hello interval)."""
+    if params is None or kind != "offline":
+        return
+    factor = params.get("factor", 2)
+    unknown = sorted(set(params) - {"factor"})
+    if unknown or isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor <= 1000:
+        raise Invalid("Request validation failed",
+                      {"json": {"params": ["offline takes only factor, a number from 1 to 1000."]}})
 
 
 def _rescope(rule: dict, body: dict) -> dict:
