@@ -130,7 +130,7 @@ def _quantile(text: str, q: float) -> float:
 
 
 def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_device: int,
-                    publishers: int, workdir: Path) -> dict:
+                    publishers: int, workdir: Path, *, fanout: str = "all") -> dict:
     """Rate, latency, CPU and RSS of `python -m collector` (ingest edge only) on the same workload."""
     metrics_port = procs.free_port()
     env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url,
@@ -145,6 +145,8 @@ def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError((workdir / "collector.log").read_text()[-2000:])
         time.sleep(0.2)
+    if fanout == "one":
+        _drop_queues(amqp_url)
     total = len(devices) * per_device
     go = mp.Event()
     pubs = _run_publishers(port, devices, per_device, publishers, go)
@@ -183,6 +185,17 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _drop_queues(amqp_url: str) -> None:
+    """Leave collector.series as the only telemetry queue: the edge's cost without RabbitMQ's 4-queue fan-out."""
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        for queue in (topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, topology.RULE_ENGINE_QUEUE):
+            ch.queue_delete(queue.name)
+    finally:
+        conn.close()
+
+
 def _queued(amqp_url: str) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
@@ -209,6 +222,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=40_000)
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--publishers", type=int, default=3)
+    parser.add_argument("--fanout", choices=("all", "one"), default="all",
+                        help="all: every queue of the topology bound (production); one: only collector.series")
     args = parser.parse_args()
     per_device = max(1, args.messages // args.devices)
     run = uuid.uuid4().hex[:8]
@@ -220,13 +235,15 @@ def main() -> int:
     try:
         devices = _register(dsn, args.devices)
         bare = bench_bare(broker.port, devices, per_device, args.publishers)
-        coll = bench_collector(broker.port, dsn, amqp_url, devices, per_device, args.publishers, workdir)
+        coll = bench_collector(broker.port, dsn, amqp_url, devices, per_device, args.publishers, workdir,
+                               fanout=args.fanout)
     finally:
         broker.stop()
         infra.delete_vhost(f"iothub-bench-{run}")
         infra.drop_database(f"iothub_bench_{run}")
     print(f"\n{len(devices) * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
-          f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s\n")
+          f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, fan-out {args.fanout}, "
+          f"load {os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s\n")
     print(f"| {'subscriber':<28} | {'msgs/s':>8} | {'meas/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | "
           f"{'CPU %':>5} | {'RSS MB':>6} | {'received':>9} |")
     print("|" + "|".join("-" * w for w in (30, 10, 11, 8, 8, 7, 8, 11)) + "|")

@@ -50,7 +50,7 @@ def series_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT device_id, seq, count(*), extract(epoch FROM min(stored_at)) "
+            cur.execute("SELECT device_id, seq, count(*), extract(epoch FROM min(stored_at))::float8 "
                         "FROM telemetry GROUP BY device_id, seq")
             stored = {(d, s): (n, at) for d, s, n, at in cur.fetchall()}
     finally:
@@ -72,8 +72,8 @@ def event_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
     try:
         with conn.cursor() as cur:
             cur.execute("""
-                SELECT e.device_id, extract(epoch FROM e.first_ts), extract(epoch FROM e.created_at),
-                       extract(epoch FROM min(a.started_at))
+                SELECT e.device_id, extract(epoch FROM e.first_ts)::float8, extract(epoch FROM e.created_at)::float8,
+                       extract(epoch FROM min(a.started_at))::float8
                 FROM events e
                 LEFT JOIN notifications n ON n.event_id = e.id
                 LEFT JOIN notification_attempts a ON a.notification_id = n.id
@@ -96,7 +96,7 @@ def timeline(dsn: str, ledger: list[LedgerRow], t0: float) -> list[dict]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT device_id, seq, extract(epoch FROM stored_at) FROM telemetry")
+            cur.execute("SELECT device_id, seq, extract(epoch FROM stored_at)::float8 FROM telemetry")
             stored = cur.fetchall()
     finally:
         conn.close()

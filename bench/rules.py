@@ -167,6 +167,8 @@ def bench_consumer(repeats: int, per_device: int) -> dict[str, list[float]]:
             last = per_device - 1
             started, cpu = time.perf_counter(), time.process_time()
             app.start()
+            while not app.leading.is_set():
+                time.sleep(0.01)
             while sum(1 for p in list(app.service.evaluator.progress.values())
                       if p.epoch == 100 + r and p.seq == last) < DEVICES:
                 time.sleep(0.01)

@@ -125,3 +125,34 @@ def expected(flat, start, end, *, every, agg, metrics=()):
     fn = {"mean": lambda v: statistics.fmean(x for _, x in v), "min": lambda v: min(x for _, x in v),
           "max": lambda v: max(x for _, x in v), "count": len, "last": lambda v: max(v)[1]}[agg]
     return {key: {b: fn(vals) for b, vals in per.items()} for key, per in buckets.items()}
+
+
+def influx_settings() -> dict | None:
+    """INFLUXDB_* from the environment for the contract tests, or None when no InfluxDB is configured."""
+    import os
+
+    url = os.environ.get("INFLUXDB_URL")
+    if not url:
+        return None
+    return {"url": url, "token": os.environ.get("INFLUXDB_TOKEN", ""), "org": os.environ.get("INFLUXDB_ORG", "iot-org"),
+            "bucket": os.environ.get("INFLUXDB_BUCKET", "iot-metrics")}
+
+
+def write_influx(conf: dict, rows: list[dict]) -> None:
+    """Write datagram rows (as insert_datagrams takes them) through the collector's own InfluxDB series store."""
+    from collector.writers.series import Reading, SeriesRecord
+    from collector.writers.series_influx import InfluxSeriesStore
+    from iothub.contract.ingest import IngestMessage
+
+    records = [SeriesRecord(IngestMessage(str(uuid.uuid4()), r["device_id"], r.get("device_type", "power_meter_dc"),
+                                          "telemetry", r["ts"].isoformat(), r.get("seq", i), 0, r["ts"].isoformat(),
+                                          "mqtt", {}),
+                            r["ts"], r["ts"], tuple(Reading(ts, kind, val, unit)
+                                                    for ts, kind, val, unit in r["measurements"]))
+               for i, r in enumerate(rows)]
+    store = InfluxSeriesStore(conf["url"], conf["token"], conf["org"], conf["bucket"])
+    try:
+        store.write(records)
+    finally:
+        store.close()
+

@@ -130,3 +130,41 @@ def test_unknown_ids(client, auth):
     for method, suffix in (("get", ""), ("post", "/replay"), ("post", "/discard")):
         assert_error(getattr(client, method)(f"{BASE}/{uuid.uuid4()}{suffix}", headers=auth["admin"]), 404)
         assert_error(getattr(client, method)(f"{BASE}/xyz{suffix}", headers=auth["admin"]), 404)
+
+
+def test_a_replayed_message_that_fails_again_is_parked_again(client, auth, db, telemetry_queue):
+    """Contract with the collector's recorder: the same message_id dead-lettered after a replay is parked anew."""
+    from collector.writers.dead_letters import DeadLetter
+    from collector.writers.dead_letters_postgres import PostgresDeadLetterStore
+
+    key, get = telemetry_queue
+    dl_id = insert_dead_letter(db, routing_key=key)
+    assert client.post(f"{BASE}/{dl_id}/replay", headers=auth["admin"]).status_code == 200
+    wait_for(get, timeout=10, what="the replayed message")
+    message_id = client.get(f"{BASE}/{dl_id}", headers=auth["admin"]).get_json()["message_id"]
+    PostgresDeadLetterStore(db).insert([DeadLetter(message_id, "collector.series", "handler_error", "again",
+                                                   "iot.telemetry", key, {}, b'{"x": 1}')])
+    again = client.get(f"{BASE}/{dl_id}", headers=auth["admin"]).get_json()
+    assert (again["status"], again["reason"], again["handled_by"]) == ("parked", "handler_error", None)
+    assert client.post(f"{BASE}/{dl_id}/discard", headers=auth["admin"]).get_json()["status"] == "discarded"
+
+
+def test_concurrent_replays_publish_once(app, auth, db, telemetry_queue):
+    """Two admins replaying the same letter at once: one 200, one 409, one message on the broker."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key, get = telemetry_queue
+    dl_id = insert_dead_letter(db, routing_key=key)
+
+    def replay(_):
+        return app.test_client().post(f"{BASE}/{dl_id}/replay", headers=auth["admin"]).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(replay, range(4)))
+    assert statuses == [200, 409, 409, 409]
+    wait_for(get, timeout=10, what="the replayed message")
+    with db.transaction() as cur:
+        cur.execute("SELECT status FROM dead_letters WHERE id = %s", (dl_id,))
+        assert cur.fetchone()[0] == "replayed"
+    assert get() is None
+

@@ -128,3 +128,17 @@ def test_unknown_and_malformed_ids(client, auth):
     assert_error(client.post(f"{BASE}/{missing}/resolve", json={"comment": "c"}, headers=auth["operator"]), 404)
     assert_error(client.get(f"{BASE}/123", headers=auth["viewer"]), 404)
     assert_error(client.post(f"{BASE}/123/acknowledge", headers=auth["operator"]), 404)
+
+
+def test_concurrent_acknowledgements_succeed_once(app, auth, fleet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, ids = fleet
+
+    def ack(role):
+        return app.test_client().post(f"{BASE}/{ids[1]}/acknowledge", headers=auth[role]).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(ack, ["operator", "admin", "operator", "admin"]))
+    assert statuses == [200, 409, 409, 409]
+

@@ -10,7 +10,14 @@ import pytest
 
 from device_manager.telemetry.query import parse_every
 from tests.device_manager.conftest import assert_error
-from tests.device_manager.ops_data import BASE, expected, insert_datagrams, make_datagrams
+from tests.device_manager.ops_data import (
+    BASE,
+    expected,
+    influx_settings,
+    insert_datagrams,
+    make_datagrams,
+    write_influx,
+)
 from tests.support.procs import free_port
 
 START, END = BASE + timedelta(minutes=10, seconds=7), BASE + timedelta(minutes=51, seconds=13)
@@ -130,3 +137,27 @@ def test_unreachable_influxdb_is_503(make_app, auth, device):
     app = make_app(series_backend="influxdb", influxdb_url=f"http://127.0.0.1:{free_port()}")
     resp = app.test_client().get(f"/api/v1/devices/{device['id']}/telemetry?every=5m", headers=auth["viewer"])
     assert_error(resp, 503, "unavailable")
+
+
+@pytest.mark.influx
+def test_influx_backend_serves_the_same_responses(make_app, client, auth, db, device):
+    """Contract through the API: SERIES_BACKEND=influxdb answers exactly like the PostgreSQL-backed app."""
+    conf = influx_settings()
+    if conf is None:
+        pytest.skip("INFLUXDB_URL is not set: no InfluxDB 2.x to run the Flux path against")
+    rows, _ = make_datagrams(device["device_id"], seed=31)
+    insert_datagrams(db, rows)
+    write_influx(conf, rows)
+    influx_app = make_app(series_backend="influxdb", influxdb_url=conf["url"], influxdb_token=conf["token"],
+                          influxdb_org=conf["org"], influxdb_bucket=conf["bucket"])
+    url = f"/api/v1/devices/{device['id']}/telemetry"
+    for params in ({"every": "5m", "agg": agg} for agg in ("mean", "min", "max", "last", "count")):
+        query = {"start": START.isoformat(), "end": END.isoformat(), **params}
+        want = get(client, auth, url, **query).get_json()
+        got = get(influx_app.test_client(), auth, url, **query).get_json()
+        assert (got["every"], got["agg"]) == (want["every"], want["agg"])
+        got_series, want_series = as_dict(got), as_dict(want)
+        assert got_series.keys() == want_series.keys() and want_series
+        for key, buckets in want_series.items():
+            assert got_series[key] == pytest.approx(buckets), (params, key)
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,14 @@ from device_manager.telemetry import Limits, QueryError, TooManyPoints, build_qu
 from device_manager.telemetry.influx import InfluxSeries, build_flux, flux_string
 from device_manager.telemetry.postgres import PostgresSeries
 from device_manager.telemetry.query import parse_every
-from tests.device_manager.ops_data import BASE, expected, insert_datagrams, make_datagrams
+from tests.device_manager.ops_data import (
+    BASE,
+    expected,
+    influx_settings,
+    insert_datagrams,
+    make_datagrams,
+    write_influx,
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,32 +142,20 @@ def test_flux_program_escapes_input_and_aligns_windows():
 def test_influx_answers_like_postgres(db):
     """Contract: the collector's InfluxDB writer and its PostgreSQL rows hold the same readings; both query backends
     give the same answers (including a unit-less metric, whose unit tag the writer omits)."""
-    url = os.environ.get("INFLUXDB_URL")
-    if not url:
+    conf = influx_settings()
+    if conf is None:
         pytest.skip("INFLUXDB_URL is not set: no InfluxDB 2.x to run the Flux path against")
     from influxdb_client import InfluxDBClient
 
-    from collector.writers.series import Reading, SeriesRecord
-    from collector.writers.series_influx import InfluxSeriesStore
-    from iothub.contract.ingest import IngestMessage
-
-    org, bucket = os.environ.get("INFLUXDB_ORG", "iot-org"), os.environ.get("INFLUXDB_BUCKET", "iot-metrics")
-    token = os.environ.get("INFLUXDB_TOKEN", "")
     device_id = f"flux-{uuid.uuid4().hex[:8]}"
     rows, _ = make_datagrams(device_id, seed=21)
     for row in rows:
         row["measurements"].append((row["ts"], "pf", 0.95, ""))
     insert_datagrams(db, rows)
-    records = [SeriesRecord(IngestMessage(str(uuid.uuid4()), device_id, "power_meter_dc", "telemetry",
-                                          r["ts"].isoformat(), r["seq"], 0, r["ts"].isoformat(), "mqtt", {}),
-                            r["ts"], r["ts"], tuple(Reading(ts, kind, val, unit)
-                                                    for ts, kind, val, unit in r["measurements"]))
-               for r in rows]
-    store = InfluxSeriesStore(url, token, org, bucket)
-    client = InfluxDBClient(url=url, token=token, org=org)
+    write_influx(conf, rows)
+    client = InfluxDBClient(url=conf["url"], token=conf["token"], org=conf["org"])
     try:
-        store.write(records)
-        influx, pg = InfluxSeries(client, org=org, bucket=bucket), PostgresSeries(db)
+        influx, pg = InfluxSeries(client, org=conf["org"], bucket=conf["bucket"]), PostgresSeries(db)
         start, end = BASE + timedelta(minutes=10, seconds=7), BASE + timedelta(minutes=51, seconds=13)
         for agg in ("mean", "min", "max", "last", "count"):
             q = build_query(device_id, start=start, end=end, every="5m", agg=agg)
@@ -172,5 +166,4 @@ def test_influx_answers_like_postgres(db):
         raw = build_query(device_id, start=start, end=end, metrics=("temperature", "pf"))
         assert as_dict(influx.query(raw)) == as_dict(pg.query(raw))
     finally:
-        store.close()
         client.close()

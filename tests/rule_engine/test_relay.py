@@ -64,3 +64,15 @@ def test_relay_leaves_rows_unpublished_while_the_broker_is_unreachable(db, amqp_
         assert _published(db, ids) == [True] * 3  # a later round (or a restarted relay) republishes them
     finally:
         up.stop()
+
+
+def test_purge_deletes_only_published_rows_past_the_retention(db, uid):
+    old, fresh, pending = (_insert(db, f"info.threshold.purge-{uid}", 1) for _ in range(3))
+    with db.transaction() as cur:
+        cur.execute("UPDATE outbox SET published_at = now() - interval '2 hours' WHERE message_id = %s", (old[0],))
+        cur.execute("UPDATE outbox SET published_at = now() WHERE message_id = %s", (fresh[0],))
+    assert OutboxRelay(db, None, retention_s=3600).purge() >= 1
+    with db.transaction() as cur:
+        cur.execute("SELECT message_id::text FROM outbox WHERE message_id = ANY(%s::uuid[])",
+                    ([old[0], fresh[0], pending[0]],))
+        assert {row[0] for row in cur.fetchall()} == {fresh[0], pending[0]}

@@ -19,6 +19,9 @@ from iothub.contract.topics import parse_device_topic, subscriptions
 from iothub.errors import Unavailable
 
 log = logging.getLogger(__name__)
+# Bound on received-but-unacked messages. Mosquitto was seen streaming far more than max_inflight_messages to
+# this subscriber; past the bound the network thread stops reading, so TCP pushes back on the broker instead.
+MAX_PENDING = 2000
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class _Connection:
         self.client = client
         self.entries: collections.deque[_Entry] = collections.deque()
         self.lock = threading.Lock()
+        self.room = threading.Condition(self.lock)
         self.alive = True
         self.broken = threading.Event()
 
@@ -42,6 +46,8 @@ class _Connection:
         """Remember a message in arrival order."""
         entry = _Entry(mid, qos)
         with self.lock:
+            while len(self.entries) >= MAX_PENDING and self.alive and not self.broken.is_set():
+                self.room.wait(0.1)
             self.entries.append(entry)
         return entry
 
@@ -56,12 +62,15 @@ class _Connection:
             while self.alive and not self.broken.is_set() and self.entries and self.entries[0].done:
                 head = self.entries.popleft()
                 self.client.ack(head.mid, head.qos)
+            if len(self.entries) < MAX_PENDING:
+                self.room.notify()
 
     def close(self) -> None:
         """Forget unacked messages: the broker redelivers them on the next session."""
         with self.lock:
             self.alive = False
             self.entries.clear()
+            self.room.notify_all()
 
     @property
     def pending(self) -> int:
@@ -158,6 +167,7 @@ class MqttBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -166,10 +176,22 @@ class MqttBridge:
             if self._conn is not None:
                 self._conn.broken.set()
             return
-        client.subscribe([(f, 1) for f in self._filters])
+        log.info("mqtt connected", extra={"session_present": flags.session_present})
+        if flags.session_present:
+            # A kept session keeps its subscriptions; subscribing again would resend every retained status.
+            self._mark_connected()
+        else:
+            client.subscribe([(f, 1) for f in self._filters])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if any(code.is_failure for code in reason_codes):
+            log.error("mqtt subscription refused", extra={"error": [str(c) for c in reason_codes]})
+            return
+        self._mark_connected()
+
+    def _mark_connected(self) -> None:
         self._connected.set()
         metrics.MQTT_CONNECTED.set(1)
-        log.info("mqtt connected", extra={"session_present": flags.session_present})
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         conn = self._conn

@@ -11,7 +11,9 @@ MODULUS = 2**32
 HALF = 2**31
 WINDOW = 64
 WINDOW_MASK = 2**64 - 1
-BOOT_TOLERANCE = timedelta(seconds=5)  # a redelivered hello repeats its boot time; a reboot moves it
+# A redelivered hello repeats its ts and uptime exactly; 1 s absorbs uptime rounding, while a quick reboot
+# (after an OTA, or a crash loop) moves the boot time by more and must start a new epoch.
+BOOT_TOLERANCE = timedelta(seconds=1)
 RETRY_TTL = 300.0  # how long a seq whose publish failed may come back and still be accepted
 
 
@@ -81,7 +83,7 @@ class SequenceTracker:
         return st
 
     def observe(self, device_id: str, seq: int, *, msg_type: str = "telemetry", uptime_s: int | None = None,
-                ts: datetime | None = None, now: float = 0.0) -> Verdict:
+                ts: datetime | None = None) -> Verdict:
         """Classify one message and update the state."""
         st = self.state(device_id)
         boot = ts - timedelta(seconds=uptime_s) if ts is not None and uptime_s is not None else None

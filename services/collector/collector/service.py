@@ -135,10 +135,10 @@ class Ingest:
     def _publish(self, env: Envelope, device_type: str, source: str, done: Done, received: float) -> None:
         flight = None
         if env.is_sequenced:
-            now = time.monotonic()
             with self._lock:
-                verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type,
-                                                uptime_s=env.body.get("uptime_s"), ts=env.ts, now=now)
+                uptime = env.body["uptime_s"] if env.msg_type == "hello" else None  # validated only in hellos
+                verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type, uptime_s=uptime,
+                                                ts=env.ts)
                 if verdict.accepted:
                     flight = _Flight()
                     self._flights.add(flight)
@@ -147,25 +147,34 @@ class Ingest:
                 return
         else:
             verdict = None
-        msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=verdict.epoch if verdict else 0,
-                                          source=source)
-        if verdict is not None and verdict.status is Status.GAP:
-            self._publish_gap(msg, verdict)
-        outcome = Outcome(ACCEPTED, msg.msg_id, verdict=verdict)
+        epoch = verdict.epoch if verdict else 0
 
-        def confirmed(ok: bool) -> None:
+        def land(ok: bool) -> None:
             if flight is not None:
                 with self._lock:
                     flight.ok = ok
                     self._flights.discard(flight)
                     if not ok:
-                        self._tracker.release(env.device_id, msg.epoch, env.seq, time.monotonic())
+                        self._tracker.release(env.device_id, epoch, env.seq, time.monotonic())
+
+        try:
+            msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=epoch, source=source)
+            body = msg.encode()
+        except Exception:
+            land(False)  # an unsettled flight would hold back every later flush of sequence state
+            raise
+        if verdict is not None and verdict.status is Status.GAP:
+            self._publish_gap(msg, verdict)
+        outcome = Outcome(ACCEPTED, msg.msg_id, verdict=verdict)
+
+        def confirmed(ok: bool) -> None:
+            land(ok)
             if ok:
                 self._observer.confirmed(time.monotonic() - received)
             self._finish(source, done, outcome if ok else Outcome(FAILED, msg.msg_id, verdict=verdict))
 
         key = topology.telemetry_key(env.msg_type, device_type, env.device_id)
-        self._publisher.publish(topology.TELEMETRY_EXCHANGE, key, msg.encode(), confirmed, message_id=msg.msg_id)
+        self._publisher.publish(topology.TELEMETRY_EXCHANGE, key, body, confirmed, message_id=msg.msg_id)
 
     def _publish_gap(self, msg: IngestMessage, verdict: Verdict) -> None:
         notice = GapNotice(msg.device_id, msg.device_type, msg.epoch, verdict.expected, msg.seq, verdict.missing,

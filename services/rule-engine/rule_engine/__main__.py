@@ -23,8 +23,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     app.start()
     health.serve(settings.metrics_port, {"ready": app.ready})
-    log.info("rule engine started", extra={"metrics_port": settings.metrics_port,
-                                           "rules": len(app.service.evaluator.index.rules)})
+    log.info("rule engine started", extra={"metrics_port": settings.metrics_port})
     stop.wait()
     log.info("rule engine stopping")
     app.stop()

@@ -55,9 +55,10 @@ class Evaluator:
         return changes
 
     def finish(self, ch: Changes) -> None:
-        """Choose the progress rows to store: a device whose state changed (so a redelivery must be skipped), a new
-        device, a new gap notice, or last_seen drifting more than persist_seen_s from the stored one. Re-evaluating
-        a redelivered message that changed nothing changes nothing again, so its progress need not be written."""
+        """Choose the progress rows worth storing for this batch."""
+        # A redelivered message that changed no rule state changes nothing when evaluated again, so its device's
+        # progress only has to be written when state changed, for new devices, new gap notices, or when last_seen
+        # drifted more than persist_seen_s from the stored one (offline detection after a restart).
         for device_id, prog in ch.progress.items():
             base = self.progress.get(device_id)
             if (device_id in ch.touched or base is None or prog.gap_seq != base.gap_seq

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from iothub.db import Database
@@ -20,13 +21,17 @@ class OutboxRelay:
     """One thread; wake() after a commit for low latency, otherwise it polls every `interval` seconds."""
 
     def __init__(self, db: Database, publisher: ConfirmPublisher, *, batch: int = 500, interval: float = 1.0,
-                 confirm_timeout: float = 10.0, on_published: Callable[[int, int], None] | None = None):
+                 confirm_timeout: float = 10.0, on_published: Callable[[int, int], None] | None = None,
+                 retention_s: float = 7 * 86400, purge_every_s: float = 300.0):
         self.db = db
         self.publisher = publisher
         self.batch = batch
         self.interval = interval
         self.confirm_timeout = confirm_timeout
         self.on_published = on_published  # (published, backlog) for metrics
+        self.retention_s = retention_s
+        self.purge_every_s = purge_every_s
+        self._purged_at = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,6 +64,9 @@ class OutboxRelay:
             try:
                 while self.publish_pending()[1] and not self._stop.is_set():
                     pass
+                if time.monotonic() - self._purged_at >= self.purge_every_s:
+                    self._purged_at = time.monotonic()
+                    self.purge()
                 backoff = self.interval
             except Unavailable as exc:
                 log.warning("outbox relay: database unavailable", extra={"error": str(exc)})
@@ -82,6 +90,13 @@ class OutboxRelay:
         if self.on_published is not None:
             self.on_published(len(ok_ids), backlog)
         return len(ok_ids), len(rows) == self.batch and len(ok_ids) == len(rows)
+
+    def purge(self) -> int:
+        """Delete rows published longer ago than the retention (bounded per call); returns how many."""
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+                        "make_interval(secs => %s) ORDER BY id LIMIT 10000)", (self.retention_s,))
+            return cur.rowcount
 
     def _publish(self, rows: list[tuple]) -> list[int]:
         lock = threading.Lock()

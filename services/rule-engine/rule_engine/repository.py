@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import orjson
@@ -11,8 +11,10 @@ from psycopg2.extras import execute_values
 
 from iothub import topology
 from iothub.db import Database
+from iothub.errors import Unavailable
 from rule_engine.changes import Changes, Key
 from rule_engine.evaluator import ExpiredCommand
+from rule_engine.leader import FENCE_SQL
 from rule_engine.model import Event, Progress, Rule, RuleState
 from rule_engine.service import StaleRules
 
@@ -124,15 +126,21 @@ def _event_row(e: Event) -> tuple:
 
 
 class PostgresStore:
-    """The Store port on a Database pool."""
+    """The Store port on a Database pool; `fence` gives the leader's lock-holding backend pid (None: no fencing)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, fence: Callable[[], tuple[int, int | None]] | None = None):
         self.db = db
+        self.fence = fence
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresUnitOfWork]:
-        """One transaction."""
+        """One transaction; with a fence, it first proves this process still holds the leader lock."""
         with self.db.transaction() as cur:
+            if self.fence is not None:
+                key, pid = self.fence()
+                cur.execute(FENCE_SQL, (key, pid or 0))
+                if not cur.fetchone()[0]:
+                    raise Unavailable("rule engine leadership lost")
             yield PostgresUnitOfWork(cur)
 
     def load_rules(self) -> tuple[list[Rule], dict[str, tuple[int, int]]]:

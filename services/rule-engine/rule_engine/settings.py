@@ -25,6 +25,7 @@ class Settings:
     sweep_interval_s: float  # offline detection and command expiry
     outbox_batch: int
     outbox_interval_s: float
+    outbox_retention_h: float  # published outbox rows are deleted after this long
     db_pool_size: int
     persist_seen_s: float  # store a device's last-seen at least this often even when nothing else changed
     offline_max_lag_s: float  # no offline detection while the input queue lags more than this
@@ -48,6 +49,7 @@ def load(env: Env | None = None) -> Settings:
         sweep_interval_s=env.float("SWEEP_INTERVAL_S", 1.0),
         outbox_batch=env.int("OUTBOX_BATCH", 500),
         outbox_interval_s=env.float("OUTBOX_INTERVAL_S", 1.0),
+        outbox_retention_h=env.float("OUTBOX_RETENTION_H", 168.0),
         db_pool_size=env.int("DB_POOL_SIZE", 4),
         persist_seen_s=env.float("PERSIST_SEEN_S", 30.0),
         offline_max_lag_s=env.float("OFFLINE_MAX_LAG_S", 30.0),

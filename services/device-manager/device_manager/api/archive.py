@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from device_manager.api.telemetry import device_text_id, query_error
 from device_manager.archive.keys import CATEGORIES, InvalidKey
-from device_manager.auth.roles import requires
+from device_manager.auth.roles import error_responses, requires
 from device_manager.backends import get_archive
 from device_manager.errors import NotFound
 from device_manager.schemas.archive import ArchiveArgs, ArchiveListSchema
@@ -29,6 +29,7 @@ class Archive(MethodView):
     """A device's archived objects."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Device not found"))
     @blp.arguments(ArchiveArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, ArchiveListSchema)
     def get(self, args, device_id):

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import current_actor, requires
+from device_manager.auth.roles import current_actor, error_responses, requires
 from device_manager.backends import publish
 from device_manager.errors import Conflict, NotFound
 from device_manager.extensions import get_db
@@ -30,8 +30,7 @@ REPLAYED_FROM = "x-iothub-replayed-from"
 class DeadLetters(MethodView):
     """The dead-letter collection."""
 
-    decorators = [requires(Role.ADMIN)]
-
+    @requires(Role.ADMIN)
     @blp.arguments(DeadLetterListArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, DeadLetterPageSchema)
     def get(self, args):
@@ -44,8 +43,8 @@ class DeadLetters(MethodView):
 class DeadLetterItem(MethodView):
     """One dead letter."""
 
-    decorators = [requires(Role.ADMIN)]
-
+    @requires(Role.ADMIN)
+    @blp.doc(responses=error_responses(r404="Dead letter not found"))
     @blp.response(200, DeadLetterSchema)
     def get(self, dl_id):
         """Read a dead letter."""
@@ -57,6 +56,7 @@ class DeadLetterItem(MethodView):
 
 @blp.route("/<uuid:dl_id>/replay", methods=["POST"])
 @requires(Role.ADMIN)
+@blp.doc(responses=error_responses(r404="Dead letter not found"))
 @blp.response(200, DeadLetterSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Not parked, or rejected at the edge (no AMQP exchange)")
 @blp.alt_response(503, schema=ErrorSchema, description="RabbitMQ did not take the message; it stays parked")
@@ -70,6 +70,7 @@ def replay(dl_id):
 
 @blp.route("/<uuid:dl_id>/discard", methods=["POST"])
 @requires(Role.ADMIN)
+@blp.doc(responses=error_responses(r404="Dead letter not found"))
 @blp.response(200, DeadLetterSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Not parked")
 def discard(dl_id):

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import current_actor, requires
+from device_manager.auth.roles import current_actor, error_responses, requires
 from device_manager.errors import Conflict, NotFound
 from device_manager.extensions import get_db
 from device_manager.pagination import PageRequest, page_response
@@ -38,6 +38,7 @@ class EventItem(MethodView):
     """One event."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Event not found"))
     @blp.response(200, EventSchema)
     def get(self, event_id):
         """Read an event."""
@@ -49,6 +50,7 @@ class EventItem(MethodView):
 
 @blp.route("/<uuid:event_id>/acknowledge", methods=["POST"])
 @requires(Role.OPERATOR)
+@blp.doc(responses=error_responses(r404="Event not found"))
 @blp.response(200, EventSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The event is not open")
 def acknowledge(event_id):
@@ -58,6 +60,7 @@ def acknowledge(event_id):
 
 @blp.route("/<uuid:event_id>/resolve", methods=["POST"])
 @requires(Role.OPERATOR)
+@blp.doc(responses=error_responses(r404="Event not found"))
 @blp.arguments(ResolveSchema)
 @blp.response(200, EventSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The event is already resolved")

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import requires
+from device_manager.auth.roles import error_responses, requires
 from device_manager.errors import NotFound
 from device_manager.extensions import get_db
 from device_manager.pagination import PageRequest, page_response
@@ -26,8 +26,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
 class Notifications(MethodView):
     """The notification collection."""
 
-    decorators = [requires(Role.VIEWER)]
-
+    @requires(Role.VIEWER)
     @blp.arguments(NotificationListArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, NotificationPageSchema)
     def get(self, args):
@@ -40,8 +39,8 @@ class Notifications(MethodView):
 class NotificationItem(MethodView):
     """One notification."""
 
-    decorators = [requires(Role.VIEWER)]
-
+    @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Notification not found"))
     @blp.response(200, NotificationDetailSchema)
     def get(self, notification_id):
         """Read a notification with its attempts."""

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import current_actor, requires
+from device_manager.auth.roles import current_actor, error_responses, requires
 from device_manager.backends import notify_rules_changed
 from device_manager.errors import Conflict, Invalid, NotFound
 from device_manager.extensions import get_db
@@ -54,12 +54,14 @@ class RuleItem(MethodView):
     """One rule."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Rule not found"))
     @blp.response(200, RuleSchema)
     def get(self, rule_id):
         """Read a rule."""
         return _found(RuleRepository(get_db()).get(rule_id))
 
     @requires(Role.OPERATOR)
+    @blp.doc(responses=error_responses(r404="Rule not found"))
     @blp.arguments(RuleUpdateSchema)
     @blp.response(200, RuleSchema)
     def patch(self, body, rule_id):
@@ -79,6 +81,7 @@ class RuleItem(MethodView):
         return updated
 
     @requires(Role.OPERATOR)
+    @blp.doc(responses=error_responses(r404="Rule not found"))
     @blp.response(204)
     def delete(self, rule_id):
         """Delete a threshold rule (409 for built-in kinds: disable them instead)."""

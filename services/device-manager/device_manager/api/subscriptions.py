@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import current_actor, requires
+from device_manager.auth.roles import current_actor, error_responses, requires
 from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_db
 from device_manager.pagination import PageRequest, page_response
@@ -50,12 +50,14 @@ class SubscriptionItem(MethodView):
     """One subscription."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Subscription not found"))
     @blp.response(200, SubscriptionSchema)
     def get(self, sub_id):
         """Read a subscription (has_secret tells whether a secret is set, never its value)."""
         return _found(SubscriptionRepository(get_db()).get(sub_id))
 
     @requires(Role.OPERATOR)
+    @blp.doc(responses=error_responses(r404="Subscription not found"))
     @blp.arguments(SubscriptionUpdateSchema)
     @blp.response(200, SubscriptionSchema)
     def patch(self, body, sub_id):
@@ -74,6 +76,7 @@ class SubscriptionItem(MethodView):
         return _found(repo.update(sub_id, body))
 
     @requires(Role.OPERATOR)
+    @blp.doc(responses=error_responses(r404="Subscription not found"))
     @blp.response(204)
     def delete(self, sub_id):
         """Delete a subscription (its notifications stay, detached)."""

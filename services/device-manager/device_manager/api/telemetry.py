@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.auth.roles import requires
+from device_manager.auth.roles import error_responses, requires
 from device_manager.backends import get_series
 from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_db
@@ -36,6 +36,7 @@ class Telemetry(MethodView):
     """Raw points or aggregates."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Device not found"))
     @blp.arguments(TelemetryArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, TelemetrySchema)
     def get(self, args, device_id):
@@ -56,9 +57,11 @@ class LatestTelemetry(MethodView):
     """Newest values."""
 
     @requires(Role.VIEWER)
+    @blp.doc(responses=error_responses(r404="Device not found"))
     @blp.arguments(LatestArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, LatestSchema)
     def get(self, args, device_id):
-        """The newest value of each metric (or of the given ones)."""
+        """The newest value of each metric (or of the given ones): PostgreSQL looks at the device's newest 500
+        datagrams, InfluxDB at the last 30 days."""
         text_id = device_text_id(device_id)
         return latest_to_dict(text_id, get_series().latest(text_id, tuple(args.get("metric") or ())))
