@@ -34,15 +34,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _sim_args(stack: Stack, prefix: str) -> list[str]:
+    return ["--mqtt-port", str(stack.mqtt.port), "--id-prefix", prefix, "--database-url", stack.dsn,
+            "--metrics-port", "0", "--log-level", "WARNING"]
+
+
+def provision(stack: Stack, prefix: str, rate: float, args) -> None:
+    """Register the fleet of one load phase (before the services start, as an installed fleet would be)."""
+    devices = max(1, int(rate * args.send_interval))
+    subprocess.run([sys.executable, "-m", "simulator", "provision", "--devices", str(devices),
+                    *_sim_args(stack, prefix)], check=True)
+
+
 def simulate(stack: Stack, prefix: str, rate: float, args, ledger: Path) -> None:
-    """Provision rate x interval devices and run simulator processes for the duration."""
+    """Run simulator processes driving rate x interval devices for the duration."""
     devices = max(1, int(rate * args.send_interval))
     for old in ledger.parent.glob(ledger.name + ".*"):  # the simulator appends; never mix two runs
         old.unlink()
     sim = [sys.executable, "-m", "simulator"]
-    common = ["--mqtt-port", str(stack.mqtt.port), "--id-prefix", prefix, "--database-url", stack.dsn,
-              "--metrics-port", "0", "--log-level", "WARNING"]
-    subprocess.run([*sim, "provision", "--devices", str(devices), *common], check=True)
+    common = _sim_args(stack, prefix)
     processes = max(1, math.ceil(rate / SIM_RATE_PER_PROCESS))
     per_proc = math.ceil(devices / processes)
     procs = []
@@ -167,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
                               args.baseline_messages // 100, publishers=2)
         print(f"baseline bare paho QoS 1 subscriber: {baseline['rate']:,.0f} msg/s", flush=True)
         seed_rules(stack)
+        if args.mode == "fixed":
+            provision(stack, "bench", args.rate, args)
+        else:
+            for i, rate in enumerate(float(r) for r in args.rates.split(",")):
+                provision(stack, f"ramp{i}", rate, args)
         stack.start_services()
         sampler = Sampler(stack.processes(), stack.amqp_url).start()
         result = (run_fixed if args.mode == "fixed" else run_ramp)(stack, args, out, sampler)

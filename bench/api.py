@@ -220,7 +220,6 @@ def run_wrk(base: str, token: str, paths: list[str], args, workdir: Path) -> dic
 
 def sql_floor(dsn: str, targets: dict, samples: int, rng: random.Random) -> dict:
     """The repository / series-backend call behind each endpoint, timed serially in-process (no HTTP, no JSON)."""
-    sys.path.insert(0, str(DM_DIR))
     from device_manager.pagination import PageRequest
     from device_manager.repositories.devices import DeviceRepository
     from device_manager.telemetry import build_query
@@ -249,35 +248,36 @@ def sql_floor(dsn: str, targets: dict, samples: int, rng: random.Random) -> dict
             times.append((time.perf_counter() - t0) * 1000)
         pct = percentiles(times, (50, 99, 100))
         out[name] = {"samples": n, "p50_ms": pct["p50"], "p99_ms": pct["p99"], "max_ms": pct["max"]}
-    db.close() if hasattr(db, "close") else None
+    db.close()
     return out
 
 
 def explain(dsn: str, targets: dict) -> dict:
     """EXPLAIN (ANALYZE, BUFFERS) of the SQL behind the list (deep page) and the telemetry query, for the record."""
     day = targets["start"]
+    where = ("FROM devices d JOIN device_types t ON t.id = d.device_type_id "
+             "WHERE d.status = 'active' AND t.name = 'power_meter_dc'")
     queries = {
-        "device_list_count": ("SELECT count(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id "
-                              "WHERE d.status = 'active' AND t.name = 'power_meter_dc'"),
-        "device_list_deep_page": ("SELECT d.id FROM devices d JOIN device_types t ON t.id = d.device_type_id "
-                                  "WHERE d.status = 'active' AND t.name = 'power_meter_dc' "
-                                  f"ORDER BY d.created_at DESC NULLS LAST, d.id DESC LIMIT 50 "
-                                  f"OFFSET {(targets['pages'] - 1) * PAGE_SIZE}"),
+        "device_list_count": ("SELECT count(*) " + where, {}),
+        "device_list_deep_page": ("SELECT d.id " + where + " ORDER BY d.created_at DESC NULLS LAST, d.id DESC "
+                                  "LIMIT 50 OFFSET %(offset)s", {"offset": (targets["pages"] - 1) * PAGE_SIZE}),
         "telemetry_1d_1m": (
             "SELECT m.type, m.unit, date_bin('1 minute', m.ts, '1970-01-01Z') AS bucket, avg(m.val) "
             "FROM telemetry t CROSS JOIN LATERAL jsonb_to_recordset(t.measurements) "
             "AS m(ts timestamptz, type text, val double precision, unit text) "
-            f"WHERE t.device_id = '{targets['hot'][0][1]}' "
-            f"AND t.ts >= '{day - timedelta(minutes=1)}' AND t.ts < '{day + timedelta(days=1, minutes=15)}' "
-            f"AND m.ts >= '{day}' AND m.ts < '{day + timedelta(days=1)}' AND m.type = ANY(ARRAY['voltage_dc']) "
-            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+            "WHERE t.device_id = %(device)s AND t.ts >= %(lo)s AND t.ts < %(hi)s "
+            "AND m.ts >= %(start)s AND m.ts < %(end)s AND m.type = ANY(%(metrics)s) "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            {"device": targets["hot"][0][1], "lo": day - timedelta(minutes=1),
+             "hi": day + timedelta(days=1, minutes=15), "start": day, "end": day + timedelta(days=1),
+             "metrics": ["voltage_dc"]}),
     }
     conn = psycopg2.connect(dsn)
     out = {}
     try:
         with conn.cursor() as cur:
-            for name, q in queries.items():
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + q)
+            for name, (q, params) in queries.items():
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + q, params)
                 out[name] = [r[0] for r in cur.fetchall()]
     finally:
         conn.close()

@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - every interpolated SQL fragment is a constant of this module, values go as parameters
 """Seed the API benchmark database fast, entirely with server-side SQL (INSERT ... SELECT generate_series).
 
 Devices: `devices` rows `apibench-000001`..., half power_meter_dc / half power_meter_ac, 70 % active, created_at one

@@ -10,6 +10,7 @@ import argparse
 import multiprocessing as mp
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,6 +242,7 @@ def main() -> int:
         broker.stop()
         infra.delete_vhost(f"iothub-bench-{run}")
         infra.drop_database(f"iothub_bench_{run}")
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n{len(devices) * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
           f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, fan-out {args.fanout}, "
           f"load {os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s\n")

@@ -84,3 +84,17 @@ def test_window_survives_64_bits_and_a_long_jump_clears_it():
     tracker.observe("d", 1000)
     assert tracker.state("d").window_bits == 0
     assert tracker.observe("d", 999).status is Status.LATE
+
+
+def test_preloaded_tracker_never_queries_per_device():
+    from collector.seq import DeviceSeq, SequenceTracker, Status
+
+    def loader(device_id):
+        raise AssertionError(f"per-device query for {device_id}")
+
+    tracker = SequenceTracker(loader)
+    tracker.preload({"known": DeviceSeq("known", 3, 41)})
+    assert tracker.observe("known", 42).status == Status.NEXT
+    assert tracker.observe("known", 42).status == Status.DUPLICATE
+    assert tracker.state("known").epoch == 3
+    assert tracker.observe("brand-new", 0).status == Status.FIRST

@@ -42,6 +42,14 @@ class PostgresDevices:
         return (row[1], row[2]) if row else None
 
 
+_SEQ_COLUMNS = """SELECT device_id, epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
+                         reboots_total, boot_at FROM device_seq_tracking"""
+
+
+def _seq(row: tuple) -> DeviceSeq:
+    return DeviceSeq(row[0], row[1], row[2], row[3] % 2**64, row[4], row[5], row[6], row[7], row[8])
+
+
 class PostgresSeqStore:
     """device_seq_tracking rows; implements collector.service.SeqStore."""
 
@@ -51,13 +59,15 @@ class PostgresSeqStore:
     def load(self, device_id: str) -> DeviceSeq | None:
         """The stored state of one device."""
         with self._db.transaction() as cur:
-            cur.execute("""SELECT epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
-                                  reboots_total, boot_at FROM device_seq_tracking WHERE device_id = %s""",
-                        (device_id,))
+            cur.execute(_SEQ_COLUMNS + " WHERE device_id = %s", (device_id,))
             row = cur.fetchone()
-        if row is None:
-            return None
-        return DeviceSeq(device_id, row[0], row[1], row[2] % 2**64, row[3], row[4], row[5], row[6], row[7])
+        return None if row is None else _seq(row)
+
+    def load_all(self) -> dict[str, DeviceSeq]:
+        """Every stored state, in one query (start-up preload)."""
+        with self._db.transaction() as cur:
+            cur.execute(_SEQ_COLUMNS)
+            return {row[0]: _seq(row) for row in cur.fetchall()}
 
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one statement."""

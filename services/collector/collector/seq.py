@@ -71,11 +71,19 @@ class SequenceTracker:
         self._reboot_uptime_s = reboot_uptime_s
         self._devices: dict[str, DeviceSeq] = {}
         self._retry: dict[tuple[str, int, int], float] = {}
+        self._complete = False  # True once every stored state is in memory
+
+    def preload(self, states: dict[str, DeviceSeq]) -> None:
+        """Take every stored state at once, so a device seen for the first time costs no database query."""
+        for st in states.values():
+            st.dirty = False
+        self._devices = {**states, **self._devices}
+        self._complete = True
 
     def state(self, device_id: str) -> DeviceSeq | None:
         """The cached state of a device, loading it on first sight."""
         st = self._devices.get(device_id)
-        if st is None:
+        if st is None and not self._complete:
             st = self._load(device_id)
             if st is not None:
                 st.dirty = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from iothub import topology
 from iothub.contract import GapNotice, IngestMessage, InvalidMessage, Reason, parse
 from iothub.contract.envelope import Envelope
 from iothub.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 ACCEPTED, DUPLICATE, REJECTED, FAILED = "accepted", "duplicate", "rejected", "failed"
 
@@ -43,6 +46,9 @@ class SeqStore(Protocol):
 
     def load(self, device_id: str) -> DeviceSeq | None:
         """The stored state of one device."""
+
+    def load_all(self) -> dict[str, DeviceSeq]:
+        """Every stored state."""
 
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one transaction."""
@@ -88,7 +94,17 @@ class Ingest:
         self._prefix = prefix
         self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
         self._lock = threading.Lock()
+        self._preload()
         self._flights: set[_Flight] = set()
+
+    def _preload(self) -> None:
+        try:
+            states = self._store.load_all()
+        except Unavailable as exc:  # a database down at start: fall back to loading devices one by one
+            log.warning("sequence state preload failed", extra={"error": str(exc)})
+            return
+        with self._lock:
+            self._tracker.preload(states)
 
     def handle(self, raw: bytes, *, source: str, done: Done, topic_device_id: str | None = None,
                expected_type: str | None = None, routing_key: str = "", token: str | None = None,

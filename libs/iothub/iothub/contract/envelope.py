@@ -6,7 +6,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -67,7 +67,7 @@ def load_json(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
         except InvalidMessage:
             raise
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep for json too: still malformed
             pass
         raise InvalidMessage(Reason.MALFORMED_JSON, str(exc)) from None
 
@@ -82,7 +82,10 @@ def parse_ts(value: Any, field: str) -> datetime:
         raise InvalidMessage(Reason.BAD_TIMESTAMP, f"{field} is not ISO 8601: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise InvalidMessage(Reason.BAD_TIMESTAMP, f"{field} has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidMessage(Reason.BAD_TIMESTAMP, f"{field} is out of range in UTC: {value[:40]!r}") from None
 
 
 def _require(body: dict, field: str, kind: type | tuple[type, ...]) -> Any:
@@ -208,7 +211,17 @@ def validate(body: Any, *, expected_type: str | None = None, topic_device_id: st
     if not 0 <= seq < SEQ_MODULUS:
         raise InvalidMessage(Reason.BAD_VALUE, "seq must be a uint32")
     CHECKS[msg_type](body)
+    if msg_type == "hello":
+        _check_boot_time(ts, body["uptime_s"])
     return Envelope(device_id, msg_type, ts, seq, version, body)
+
+
+def _check_boot_time(ts: datetime, uptime_s: int) -> None:
+    # Sequence tracking computes the boot time ts - uptime_s; one before year 1 cannot be represented.
+    try:
+        ts - timedelta(seconds=uptime_s)
+    except OverflowError:
+        raise InvalidMessage(Reason.BAD_VALUE, "uptime_s reaches back before year 1") from None
 
 
 def _validate_v1(body: dict, device_id: str, ts: datetime, expected_type: str | None) -> Envelope:

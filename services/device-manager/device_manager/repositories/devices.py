@@ -9,7 +9,7 @@ from psycopg2.extras import execute_values
 
 from device_manager.errors import Invalid
 from device_manager.pagination import Page, PageRequest
-from device_manager.repositories.base import Filters, escape_like, fetch_page
+from device_manager.repositories.base import Filters, escape_like, order_by
 from iothub.db import Database
 
 COLUMNS = ("d.id, d.device_id, d.name, d.serial_number, d.device_type_id, t.name AS device_type, d.location, "
@@ -28,7 +28,9 @@ def device_filters(filters: dict[str, Any]) -> Filters:
     if "device_type_id" in filters:
         f.add("d.device_type_id = %s", filters["device_type_id"])
     if "device_type" in filters:
-        f.add("t.name = %s", filters["device_type"])
+        # A scalar subquery (the name is unique) instead of t.name: the condition then needs no join, so the list
+        # can use devices_list_idx for the filter, the order and the count alike.
+        f.add("d.device_type_id = (SELECT id FROM device_types WHERE name = %s)", filters["device_type"])
     if "status" in filters:
         f.add("d.status = %s", filters["status"])
     if "connection_status" in filters:
@@ -50,9 +52,19 @@ class DeviceRepository:
         self.db = db
 
     def list(self, req: PageRequest) -> Page:
-        """A filtered, sorted page."""
-        return fetch_page(self.db, COLUMNS, FROM, device_filters(req.filters), req, sort_columns=SORT,
-                          tiebreak="d.id")
+        """A filtered, sorted page: the count and the page's ids read devices alone (every filter and sort key is
+        a devices column), then only the page's rows are joined with their type (a deferred join, so a deep
+        OFFSET walks index entries, not 40,000 joined rows)."""
+        filters = device_filters(req.filters)
+        where = filters.where()
+        order = order_by(req.sort, SORT, "d.id")
+        with self.db.transaction(dict_rows=True) as cur:
+            cur.execute(f"SELECT count(*) AS n FROM devices d{where}", filters.params)  # noqa: S608
+            total = cur.fetchone()["n"]
+            cur.execute(f"SELECT {COLUMNS} FROM (SELECT d.id FROM devices d{where}{order} LIMIT %s OFFSET %s) p "  # noqa: S608
+                        "JOIN devices d ON d.id = p.id JOIN device_types t ON t.id = d.device_type_id"
+                        f"{order}", [*filters.params, req.page_size, req.offset])
+            return Page(items=[dict(r) for r in cur.fetchall()], total=total)
 
     def get(self, row_id) -> dict[str, Any] | None:
         """One device by its UUID."""
