@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import measure, report
+from bench.archive_probe import ArchiveProbe
 from bench.ingest import bench_bare
 from bench.sampler import Sampler
 from bench.stack import Stack
@@ -119,14 +120,21 @@ def run_fixed(stack: Stack, args, out: Path, sampler: Sampler) -> dict:
     """One load phase at a fixed rate."""
     ledger = out / "ledger.csv"
     t0 = time.time()
+    env = stack.service_env()
+    probe = ArchiveProbe(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_BUCKET"],
+                         [f"bench-{i:06d}" for i in range(0, 200, 20)])
+    probe.start()
     simulate(stack, "bench", args.rate, args, ledger)
     rows = read_ledgers(ledger)
     drain(stack, sampler, rows)
+    probe.interval = 0  # one last look, then stop
+    time.sleep(1)  # let the probe's final pass finish; a bounded pause of the benchmark, not a test
+    archive = measure.archive_outcome(probe.stop(), rows)
     series = measure.series_outcome(stack.dsn, rows)
     telemetry = [r.publish_ts for r in rows if r.msg_type == "telemetry"]
     elapsed = max(1.0, max(telemetry, default=t0) - min(telemetry, default=t0))
     stored = series["stored"] - series["duplicated"]
-    return {"series": series, "events": measure.event_outcome(stack.dsn, rows),
+    return {"series": series, "archive": archive, "events": measure.event_outcome(stack.dsn, rows),
             "msgs_per_s": stored / elapsed,
             "measurements_per_s": stored / elapsed * args.samples * 4.5,  # 3 DC / 6 AC metrics, 1:1 mix
             "timeline": measure.timeline(stack.dsn, rows, t0)}

@@ -62,12 +62,23 @@ def series_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
             "duplicated": len(duplicated), "latency_ms": {k: v * 1000 for k, v in percentiles(latencies).items()}}
 
 
+def archive_outcome(first_seen: dict[tuple[str, int], float], ledger: list[LedgerRow]) -> dict:
+    """Publish -> first listed in the archive, for the sampled devices (resolution: the probe interval)."""
+    sent = {(r.device_id, r.seq): r.publish_ts for r in ledger if r.msg_type == "telemetry"}
+    latencies = [seen - sent[k] for k, seen in first_seen.items() if k in sent]
+    return {"sampled": len(latencies), "latency_ms": {k: v * 1000 for k, v in percentiles(latencies).items()}}
+
+
 def event_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
-    """Publish of the first breaching reading -> event row, and event -> first notification attempt."""
-    first_publish = {}
+    """Publish of the datagram carrying the breaching sample -> event row, and -> first notification attempt."""
+    import bisect
+
+    sends: dict[str, list[float]] = {}
     for r in ledger:
         if r.msg_type == "telemetry":
-            first_publish.setdefault(r.device_id, r.publish_ts)
+            sends.setdefault(r.device_id, []).append(r.publish_ts)
+    for times in sends.values():
+        times.sort()
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -82,12 +93,18 @@ def event_outcome(dsn: str, ledger: list[LedgerRow]) -> dict:
             rows = cur.fetchall()
     finally:
         conn.close()
-    # Latency from the device timestamp of the breaching reading to the event row / first attempt.
-    to_event = [created - first for _, first, created, _ in rows if created and first]
-    to_notify = [attempt - first for _, first, _, attempt in rows if attempt and first]
+    to_event, to_notify = [], []
+    for device_id, sample_ts, created, attempt in rows:
+        times = sends.get(device_id, [])
+        i = bisect.bisect_left(times, sample_ts - 0.001)  # samples travel in the next datagram the device sends
+        if i == len(times):
+            continue
+        to_event.append(created - times[i])
+        if attempt:
+            to_notify.append(attempt - times[i])
     return {"events": len(rows),
-            "reading_to_event_ms": {k: v * 1000 for k, v in percentiles(to_event).items()},
-            "reading_to_notification_ms": {k: v * 1000 for k, v in percentiles(to_notify).items()}}
+            "publish_to_event_ms": {k: v * 1000 for k, v in percentiles(to_event).items()},
+            "publish_to_notification_ms": {k: v * 1000 for k, v in percentiles(to_notify).items()}}
 
 
 def timeline(dsn: str, ledger: list[LedgerRow], t0: float) -> list[dict]:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
@@ -101,8 +102,11 @@ class ArchiveWriter:
     """Batch handler: merges each touched window with what is stored and rewrites it."""
 
     def __init__(self, store: ObjectStore, *, locks: WindowLocks | None = None, window_s: int = 300,
-                 gzip_: bool = False, cache_windows: int = 512):
+                 gzip_: bool = False, cache_windows: int = 4096, concurrency: int = 16):
         self._store = store
+        # A fleet spreads a batch over as many windows as devices; their object round trips overlap on a pool.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="archive")
+        self._cache_lock = threading.Lock()
         self._locks = locks or LocalWindowLocks()
         self._window_s = window_s
         self._gzip = gzip_
@@ -117,8 +121,12 @@ class ArchiveWriter:
         windows = self._group(decoded)
         if windows:
             with self._locks.lock(sorted(windows)) as digests:
-                for key, new_lines in sorted(windows.items()):
-                    self._write_window(key, new_lines, digests)
+                futures = [self._pool.submit(self._write_window, key, new_lines, digests)
+                           for key, new_lines in sorted(windows.items())]
+                errors = [f.exception() for f in futures]  # wait for all before the locks are released
+                first = next((e for e in errors if e is not None), None)
+                if first is not None:
+                    raise first
         metrics.BATCH_SIZE.labels(WRITER).observe(len(batch))
         metrics.BATCH_SECONDS.labels(WRITER).observe(time.monotonic() - started)
         return rejected
@@ -142,7 +150,8 @@ class ArchiveWriter:
             self._store.put(key, data)
         except Exception:
             metrics.STORE_ERRORS.labels(WRITER, "object_store").inc()
-            self._cache.pop(key, None)
+            with self._cache_lock:
+                self._cache.pop(key, None)
             raise
         metrics.WRITTEN.labels(WRITER, "objects").inc()
         metrics.WRITTEN.labels(WRITER, "lines").inc(len(merged) - len(existing))
@@ -150,10 +159,11 @@ class ArchiveWriter:
         self._remember(key, digests[key], merged)
 
     def _load(self, key: str, digests: dict[str, str | None]) -> dict[str, Line]:
-        cached = self._cache.get(key)
-        if cached is not None and digests.get(key) is not None and cached[0] == digests[key]:
-            self._cache.move_to_end(key)
-            return cached[1]
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and digests.get(key) is not None and cached[0] == digests[key]:
+                self._cache.move_to_end(key)
+                return cached[1]
         try:
             data = self._store.get(key)
         except Exception:
@@ -173,7 +183,8 @@ class ArchiveWriter:
         return lines
 
     def _remember(self, key: str, content_digest: str, lines: dict[str, Line]) -> None:
-        self._cache[key] = (content_digest, lines)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_windows:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = (content_digest, lines)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_windows:
+                self._cache.popitem(last=False)

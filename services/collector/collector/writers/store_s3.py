@@ -25,7 +25,7 @@ class S3ObjectStore:
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=min(timeout, 3.0), read=timeout),
                                    retries=urllib3.Retry(total=1, backoff_factor=0.2,
                                                          status_forcelist=(500, 502, 503, 504)),
-                                   maxsize=8)
+                                   maxsize=32)  # the archive writer overlaps window round trips
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                              http_client=http)
         self.bucket = bucket

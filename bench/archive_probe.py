@@ -1,0 +1,57 @@
+"""Publish -> archived latency: poll a sample of devices' archive objects and note when each line first appears."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import threading
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from minio import Minio
+
+
+@dataclass
+class ArchiveProbe:
+    """Polls every `interval` s; first_seen maps (device_id, seq) to the wall time it was first listed."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    devices: list[str]
+    interval: float = 0.5
+    first_seen: dict[tuple[str, int], float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _etags: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> ArchiveProbe:
+        """Poll on a daemon thread."""
+        self._client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        threading.Thread(target=self._run, name="archive-probe", daemon=True).start()
+        return self
+
+    def stop(self) -> dict[tuple[str, int], float]:
+        """Stop polling; return what was seen."""
+        self._stop.set()
+        return self.first_seen
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # bucket not created yet, or S3 briefly busy
+                self._poll()
+
+    def _poll(self) -> None:
+        now = time.time()
+        for device_id in self.devices:
+            for obj in self._client.list_objects(self.bucket, prefix=f"{device_id}/telemetry/", recursive=True):
+                if self._etags.get(obj.object_name) == obj.etag:
+                    continue
+                self._etags[obj.object_name] = obj.etag
+                data = self._client.get_object(self.bucket, obj.object_name).read()
+                if obj.object_name.endswith(".gz"):
+                    data = gzip.decompress(data)
+                for line in data.splitlines():
+                    rec = orjson.loads(line)
+                    self.first_seen.setdefault((rec["device_id"], rec["seq"]), now)
