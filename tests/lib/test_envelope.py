@@ -100,3 +100,9 @@ def test_topics_round_trip():
     assert parse_device_topic("iot/dev-1/unknown") is None
     assert parse_device_topic("iot/a+b/telemetry") is None
     assert "$share/g/iot/+/telemetry" in subscriptions(share_group="g")
+
+
+def test_trailing_newline_is_not_a_valid_device_id():
+    with pytest.raises(InvalidMessage) as info:
+        parse(enc(telemetry(device_id="dev-1\n")))
+    assert info.value.reason == Reason.BAD_VALUE

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import re
 import time
@@ -258,7 +259,7 @@ def test_viewer_cannot_use_any_write_endpoint(app, client, auth, world, uid):
 
 # --- injection and traversal in query parameters and paths -----------------------------------------------------------
 
-def read_operations(client, auth) -> list[tuple[str, list[str]]]:
+def read_operations(client) -> list[tuple[str, list[str]]]:
     """(path template, query parameter names) of every GET under /api/v1 from the OpenAPI document."""
     spec = client.get("/api/v1/openapi.json").get_json()
     ops = []
@@ -292,7 +293,7 @@ def assert_no_leak(resp, attack: str, where: str) -> None:
 
 
 def test_injection_in_every_query_parameter(app, client, auth, world):
-    ops = read_operations(client, auth)
+    ops = read_operations(client)
     assert len(ops) >= 15, ops
     before = snapshot(app)
     tried, answered = 0, set()
@@ -391,6 +392,21 @@ def test_oversized_bodies_are_413_and_change_nothing(app, client, auth, world, d
             ("POST", f"/api/v1/events/{world['event_id']}/resolve", {"comment": pad})):
         resp = client.open(path, method=method, headers=auth["admin"], json=body)
         assert_refused(resp, 413, ("payload_too_large",))
+    assert snapshot(app) == before
+
+
+def test_oversized_chunked_bodies_are_refused_and_change_nothing(app, client, auth, world, dm_config):
+    """Without a Content-Length (chunked, as gunicorn passes it on) werkzeug stops reading at MAX_CONTENT_LENGTH:
+    the cut JSON is refused as malformed (400), not 413 -- still refused, memory-bounded, and nothing changes."""
+    big = json.dumps({"name": "x" * (2 * dm_config["max_body_bytes"]), "metric": "temperature",
+                      "operator": "gt", "threshold": 1}).encode()
+    before = snapshot(app)
+    for path in ("/api/v1/rules", "/api/v1/devices", "/api/v1/auth/login"):
+        resp = client.post(path, input_stream=io.BytesIO(big), environ_overrides={"wsgi.input_terminated": True},
+                           headers={**auth["admin"], "Transfer-Encoding": "chunked",
+                                    "Content-Type": "application/json"})
+        assert resp.status_code in (400, 413), (path, resp.status_code)
+        assert_error(resp, resp.status_code)
     assert snapshot(app) == before
 
 

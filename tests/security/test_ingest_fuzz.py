@@ -88,10 +88,11 @@ def valid(kind: str, device_id: str, seq: int) -> dict:
         "command_ack": {**head, "cmd_id": cmd, "result": "accepted"},
         "ota_status": {**head, "cmd_id": cmd, "ota_state": "downloading", "progress_pct": 35,
                        "fw_version_target": "1.5.0"},
+        "status": {"device_id": device_id, "ts": ts, "status": "online"},  # the retained Last Will message
     }[kind]
 
 
-KINDS = ("telemetry", "hello", "command_ack", "ota_status")
+KINDS = ("telemetry", "hello", "command_ack", "ota_status", "status")
 DELETE = object()
 scalars = st.one_of(
     st.none(), st.booleans(),
@@ -136,7 +137,19 @@ def dumps(value) -> bytes:
 # --- the checks ---------------------------------------------------------------------------------------------------
 
 def rejected_counts(source: str) -> dict[str, float]:
-    return {reason: sample(REJECTED_METRIC, source=source, reason=reason) for reason in REASONS}
+    """reason -> iothub_collector_messages_rejected_total{source, reason}; one collect of that metric, because
+    REGISTRY.get_sample_value collects every metric of the process on each call."""
+    counts = dict.fromkeys(REASONS, 0.0)
+    for metric in metrics.REJECTED_TOTAL.collect():
+        for s in metric.samples:
+            if s.name == REJECTED_METRIC and s.labels["source"] == source:
+                counts[s.labels["reason"]] = s.value
+    return counts
+
+
+def assert_exported(source: str, reason: str, value: float) -> None:
+    """The count is what the collector's /metrics exports under that name and those labels."""
+    assert sample(REJECTED_METRIC, source=source, reason=reason) == value
 
 
 def take_dead_letter(kit: Kit, body: bytes, reason: str, source: str) -> None:
@@ -189,6 +202,7 @@ def post(kit: Kit, raw: bytes, *, content_type: str = "application/json", header
         moved = wait_for(lambda: {r: n - before[r] for r, n in rejected_counts("http").items() if n != before[r]},
                          timeout=10, what="too_large counted")
     assert moved == {reason: 1}, moved
+    assert_exported("http", reason, before[reason] + 1)
     if reason == "unauthorized":  # counted, not parked (docs/protocol.md)
         assert kit.dead.drain() == []
     else:
@@ -365,6 +379,7 @@ def handle(kit: Kit, raw: bytes, *, topic_device_id: str, expected_type: str) ->
     if outcome.kind == REJECTED:
         assert outcome.reason is not None and outcome.detail, outcome
         assert moved == {outcome.reason.value: 1}
+        assert_exported("mqtt", outcome.reason.value, before[outcome.reason.value] + 1)
         take_dead_letter(kit, raw, outcome.reason.value, "mqtt")
     else:
         assert moved == {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import sys
@@ -10,23 +9,11 @@ import threading
 
 from collector import settings as settings_module
 from collector.app import IngestEdge
+from collector.writers import start_writers
 from iothub import health, logs
 from iothub.db import Database
 
 log = logging.getLogger("collector")
-
-
-def _start_writers(settings, db: Database, stop: threading.Event) -> list:
-    """Start the writers helper's consumers when that package provides start_writers."""
-    if not settings.writers:
-        return []
-    try:
-        writers = importlib.import_module("collector.writers")
-    except ImportError:
-        log.warning("collector.writers is not available; running the ingest edge only")
-        return []
-    start = getattr(writers, "start_writers", None)
-    return list(start(settings, db, stop)) if start else []
 
 
 def main() -> int:
@@ -43,15 +30,15 @@ def main() -> int:
     edge = IngestEdge(settings, db)
     server = health.serve(settings.metrics_port, checks=edge.checks())
     edge.start(timeout=60)
-    writers = _start_writers(settings, db, stop)
+    writers = start_writers(settings, db, stop)
     log.info("collector started", extra={"writers": list(settings.writers), "metrics_port": server.server_port})
     stop.wait()
     log.info("collector stopping")
     edge.stop()
     for writer in writers:
-        stopper = getattr(writer, "stop", None)
-        if stopper is not None:
-            stopper()
+        writer.stop()
+    for writer in writers:  # let in-flight batches finish and ack rather than be redelivered later
+        writer.join(10)
     server.shutdown()
     db.close()
     log.info("collector stopped")

@@ -17,9 +17,9 @@ PROTOCOL_VERSION = 2
 SEQ_MODULUS = 2**32
 MAX_MEASUREMENTS = 200
 DEFAULT_MAX_BYTES = 64 * 1024
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?\Z")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 MSG_TYPES = ("telemetry", "hello", "command_ack", "ota_status", "status")
 ACK_RESULTS = ("accepted", "rejected", "error", "unsupported")
