@@ -112,7 +112,9 @@ def test_breaching_reading_flows_to_stores_event_and_signed_webhook(platform, db
     def attempts():
         with db.transaction(dict_rows=True) as cur:
             cur.execute("SELECT n.id, a.attempt, a.status, a.response_code FROM notification_attempts a "
-                        "JOIN notifications n ON n.id = a.notification_id WHERE n.event_id = %s", (events[0]["id"],))
+                        "JOIN notifications n ON n.id = a.notification_id "
+                        "JOIN subscriptions s ON s.id = n.subscription_id WHERE n.event_id = %s AND s.name = %s",
+                        (events[0]["id"], f"hook-{uid}"))
             return cur.fetchall()
 
     # The 760 V reading clears the rule, so the event has two changes (opened, resolved): one notification each,

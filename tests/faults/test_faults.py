@@ -59,9 +59,10 @@ def _event_rows(db, rule_id):
 
 
 def _notification_rows(db, rule_id):
+    """This test's subscription only: other tests' subscriptions in the run's database may match too."""
     with db.transaction(dict_rows=True) as cur:
         cur.execute("SELECT n.event_id, n.change_id, n.status FROM notifications n "
-                    "JOIN events e ON e.id = n.event_id WHERE e.rule_id = %s", (rule_id,))
+                    "JOIN subscriptions s ON s.id = n.subscription_id WHERE s.rule_id = %s", (rule_id,))
         return cur.fetchall()
 
 
@@ -144,6 +145,6 @@ def test_webhook_errors_and_timeouts_are_retried_without_duplicates(fault_stack,
     _assert_exactly_once(fault_stack, db, acked)
     with db.transaction() as cur:
         cur.execute("SELECT count(*) FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id "
-                    "JOIN events e ON e.id = n.event_id WHERE e.rule_id = %s AND a.response_code = 500",
+                    "JOIN subscriptions s ON s.id = n.subscription_id WHERE s.rule_id = %s AND a.response_code = 500",
                     (fault_stack.rule_id,))
         assert cur.fetchone()[0] == 6
