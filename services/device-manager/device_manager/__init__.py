@@ -41,7 +41,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         logs.configure("device-manager", settings.log_level)
     passwords.configure(app.config.get("PASSWORD_HASH_TIME_COST"), app.config.get("PASSWORD_HASH_MEMORY_COST"))
 
-    db = Database(settings.database_url, maxconn=settings.db_pool_max, application_name="device-manager")
+    # keep_idle: gunicorn threads share the pool; without it psycopg2 closed and reopened connections under load.
+    db = Database(settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_max,
+                  application_name="device-manager")
     publisher = CommandPublisher(settings.mqtt_host, settings.mqtt_port, client_id=settings.mqtt_client_id,
                                  username=settings.mqtt_username, password=settings.mqtt_password,
                                  topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,

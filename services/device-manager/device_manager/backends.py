@@ -65,7 +65,7 @@ def _build_series() -> SeriesReader:
 
 def _build_archive() -> ArchiveReader:
     s = get_settings()
-    window = timedelta(seconds=getattr(s, "archive_window_s", 300))
+    window = timedelta(seconds=s.archive_window_s)
     if s.archive_backend == "filesystem":
         from device_manager.archive.filesystem import FilesystemArchive
 

@@ -47,6 +47,7 @@ class Settings:
     archive_backend: str  # s3 | filesystem
     archive_dir: str
     archive_gzip: bool
+    archive_window_s: int  # must match the collector's, so listings find windows starting before the range
     s3_endpoint: str | None
     s3_access_key: str | None
     s3_secret_key: str | None
@@ -92,6 +93,7 @@ def load(env: Env | None = None) -> Settings:
         archive_backend=env.str("ARCHIVE_BACKEND", "s3"),
         archive_dir=env.str("ARCHIVE_DIR", "./.run/archive"),
         archive_gzip=env.bool("ARCHIVE_GZIP", False),
+        archive_window_s=env.int("ARCHIVE_WINDOW_S", 300),
         s3_endpoint=env.optional("S3_ENDPOINT"),
         s3_access_key=env.optional("S3_ACCESS_KEY"),
         s3_secret_key=env.optional("S3_SECRET_KEY"),

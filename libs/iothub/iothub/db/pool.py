@@ -19,8 +19,10 @@ _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 class Database:
     """Pool of connections; `transaction()` yields a cursor and commits or rolls back."""
 
-    def __init__(self, dsn: str, *, minconn: int = 1, maxconn: int = 10, application_name: str = "iothub"):
+    def __init__(self, dsn: str, *, minconn: int = 1, maxconn: int = 10, application_name: str = "iothub",
+                 keep_idle: int | None = None):
         self.dsn = dsn
+        self._keep_idle = keep_idle
         self._kwargs = {"application_name": application_name, "connect_timeout": 5}
         self._minconn, self._maxconn = minconn, maxconn
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
@@ -41,8 +43,14 @@ class Database:
         with self._lock:
             if self._pool is None:
                 try:
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
+                    pool = psycopg2.pool.ThreadedConnectionPool(
                         self._minconn, self._maxconn, self.dsn, **self._kwargs)
+                    if self._keep_idle is not None:
+                        # psycopg2 closes a returned connection once `minconn` are idle, so concurrent threads
+                        # reconnect (a backend fork) on nearly every transaction; minconn is read only at
+                        # construction and in putconn, so raising it now keeps up to keep_idle open, opened lazily.
+                        pool.minconn = max(self._minconn, self._keep_idle)
+                    self._pool = pool
                 except _CONNECTION_ERRORS as exc:
                     raise Unavailable(f"database: {exc}".strip()) from exc
             return self._pool
