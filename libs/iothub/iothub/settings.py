@@ -74,3 +74,30 @@ class Env:
         if environment == DEVELOPMENT:
             return dev_default
         raise SettingsError(f"{name} must be set when IOTHUB_ENV is {environment!r}")
+
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/iothub"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def service_fields(env: Env) -> dict:
+    """Fields every service's settings share: run mode, log level, database and broker URLs."""
+    return {
+        "environment": env.str("IOTHUB_ENV", "production"),
+        "log_level": env.str("LOG_LEVEL", "INFO"),
+        "database_url": env.str("DATABASE_URL", DEFAULT_DATABASE_URL),
+        "amqp_url": env.str("AMQP_URL", DEFAULT_AMQP_URL),
+    }
+
+
+def mqtt_fields(env: Env, *, client_id: str) -> dict:
+    """MQTT connection fields of the services that talk to the broker (collector, device manager)."""
+    return {
+        "mqtt_host": env.str("MQTT_HOST", "127.0.0.1"),
+        "mqtt_port": env.int("MQTT_PORT", 1883),
+        "mqtt_username": env.optional("MQTT_USERNAME"),
+        "mqtt_password": env.optional("MQTT_PASSWORD"),
+        "mqtt_client_id": env.str("MQTT_CLIENT_ID", client_id),
+        "mqtt_topic_prefix": env.str("MQTT_TOPIC_PREFIX", ""),
+        "mqtt_keepalive": env.int("MQTT_KEEPALIVE", 30),
+    }

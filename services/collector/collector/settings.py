@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env
+from iothub.settings import Env, mqtt_fields, service_fields
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,11 @@ class Settings:
 def load(env: Env | None = None) -> Settings:
     """Read the collector's settings from the environment (or the given Env)."""
     env = env or Env()
-    environment = env.str("IOTHUB_ENV", "production")
     return Settings(
-        environment=environment,
-        log_level=env.str("LOG_LEVEL", "INFO"),
-        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
-        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        **service_fields(env),
+        **mqtt_fields(env, client_id="iothub-collector"),
         metrics_port=env.int("METRICS_PORT", 9110),
-        mqtt_host=env.str("MQTT_HOST", "127.0.0.1"),
-        mqtt_port=env.int("MQTT_PORT", 1883),
-        mqtt_username=env.optional("MQTT_USERNAME"),
-        mqtt_password=env.optional("MQTT_PASSWORD"),
-        mqtt_client_id=env.str("MQTT_CLIENT_ID", "iothub-collector"),
-        mqtt_topic_prefix=env.str("MQTT_TOPIC_PREFIX", ""),
         mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
-        mqtt_keepalive=env.int("MQTT_KEEPALIVE", 30),
         max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
         http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env
+from iothub.settings import Env, mqtt_fields, service_fields
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,13 @@ class Settings:
 def load(env: Env | None = None) -> Settings:
     """Read the device manager's settings from the environment (or the given Env)."""
     env = env or Env()
-    environment = env.str("IOTHUB_ENV", "production")
+    common = service_fields(env)
+    environment = common["environment"]
     return Settings(
-        environment=environment,
-        log_level=env.str("LOG_LEVEL", "INFO"),
-        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
-        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        **common,
+        **mqtt_fields(env, client_id="iothub-device-manager"),
         db_pool_max=env.int("DB_POOL_MAX", 10),
         prometheus_multiproc_dir=env.optional("PROMETHEUS_MULTIPROC_DIR"),
-        mqtt_host=env.str("MQTT_HOST", "127.0.0.1"),
-        mqtt_port=env.int("MQTT_PORT", 1883),
-        mqtt_username=env.optional("MQTT_USERNAME"),
-        mqtt_password=env.optional("MQTT_PASSWORD"),
-        mqtt_client_id=env.str("MQTT_CLIENT_ID", "iothub-device-manager"),
-        mqtt_topic_prefix=env.str("MQTT_TOPIC_PREFIX", ""),
-        mqtt_keepalive=env.int("MQTT_KEEPALIVE", 30),
         mqtt_publish_timeout_s=env.float("MQTT_PUBLISH_TIMEOUT_S", 5.0),
         jwt_secret_key=env.secret("JWT_SECRET_KEY", environment=environment,
                                   dev_default="development-only-jwt-secret-change-me"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env, SettingsError
+from iothub.settings import Env, SettingsError, service_fields
 
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
@@ -47,10 +47,7 @@ def load(env: Env | None = None) -> Settings:
     webhook_timeout = env.float("WEBHOOK_TIMEOUT", 5.0)
     smtp_timeout = env.float("SMTP_TIMEOUT", 10.0)
     settings = Settings(
-        environment=env.str("IOTHUB_ENV", "production"),
-        log_level=env.str("LOG_LEVEL", "INFO"),
-        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
-        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        **service_fields(env),
         metrics_port=env.int("METRICS_PORT", 9130),
         smtp_host=env.optional("SMTP_HOST"),
         smtp_port=env.int("SMTP_PORT", 25),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env
+from iothub.settings import Env, service_fields
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,7 @@ def load(env: Env | None = None) -> Settings:
     """Read the rule engine's settings from the environment (or the given Env)."""
     env = env or Env()
     return Settings(
-        environment=env.str("IOTHUB_ENV", "production"),
-        log_level=env.str("LOG_LEVEL", "INFO"),
-        database_url=env.str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/iothub"),
-        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        **service_fields(env),
         metrics_port=env.int("METRICS_PORT", 9120),
         batch_size=env.int("RULE_BATCH_SIZE", 500),
         batch_wait=env.float("RULE_BATCH_WAIT", 0.1),
