@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -103,8 +104,12 @@ class TokenBlocklist:
 
     def is_usable(self, jti: str, user_id: str, role: str | None) -> bool:
         """One query per request: not revoked, and the user still exists, is active and has the token's role."""
+        try:
+            uid = uuid.UUID(str(user_id))  # compare as uuid so the primary key serves the lookup
+        except ValueError:
+            return False
         with self.db.transaction() as cur:
             cur.execute("SELECT EXISTS (SELECT 1 FROM token_blocklist WHERE jti = %s), "
-                        "(SELECT role FROM users WHERE id::text = %s AND is_active)", (jti, user_id))
+                        "(SELECT role FROM users WHERE id = %s AND is_active)", (jti, uid))
             revoked, current_role = cur.fetchone()
             return not revoked and current_role is not None and current_role == role
