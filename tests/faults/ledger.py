@@ -52,6 +52,7 @@ class LedgerPublisher:
     client_id: str
     acked: set[tuple[str, int]] = field(default_factory=set)
     _mids: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _early: set[int] = field(default_factory=set)  # PUBACKs that beat publish() returning
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -65,7 +66,9 @@ class LedgerPublisher:
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:
             key = self._mids.pop(mid, None)
-            if key is not None:
+            if key is None:
+                self._early.add(mid)
+            else:
                 self.acked.add(key)
 
     def publish_telemetry(self, device_id: str, seq: int, value: float, metric: str = "voltage_dc") -> None:
@@ -73,9 +76,14 @@ class LedgerPublisher:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         body = orjson.dumps({"v": 2, "device_id": device_id, "ts": now, "seq": seq, "msg_type": "telemetry",
                              "measurements": [{"ts": now, "type": metric, "val": value, "unit": "V"}]})
+        # Never hold our lock across publish(): paho calls on_publish under its own mutex, which publish() needs.
+        info = self.client.publish(device_topic(device_id, "telemetry"), body, qos=1)
         with self._lock:
-            info = self.client.publish(device_topic(device_id, "telemetry"), body, qos=1)
-            self._mids[info.mid] = (device_id, seq)
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.acked.add((device_id, seq))
+            else:
+                self._mids[info.mid] = (device_id, seq)
 
     def pending(self) -> int:
         """Messages not yet PUBACKed."""
