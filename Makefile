@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/iothub-apt.stamp
-APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager
+APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager wrk
 PACKAGES := -e libs/iothub -e services/collector -e services/rule-engine -e services/notifier \
             -e services/device-manager -e simulator
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/iothub
@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt libs/iothub/pyproject.toml
 # Debian packages the tests and the local stack use (Mosquitto binary, VictoriaMetrics, promtool, amtool).
 system-deps: $(APT_STAMP)
 
-$(APT_STAMP):
+$(APT_STAMP): Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
