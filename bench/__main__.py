@@ -63,7 +63,7 @@ def simulate(stack: Stack, prefix: str, rate: float, args, ledger: Path) -> None
             *sim, "run", *common, "--devices", str(count), "--start-index", str(i * per_proc),
             "--rate", str(rate / processes), "--duration", str(args.duration),
             "--sampling-interval", str(args.send_interval / args.samples),
-            "--samples-per-datagram", str(args.samples), "--ramp", str(min(5.0, args.send_interval)),
+            "--samples-per-datagram", str(args.samples), "--ramp", str(args.send_interval),
             "--ledger", f"{ledger}.{i}"]))
     for proc in procs:
         proc.wait(args.duration + 120)

@@ -219,8 +219,10 @@ class Ingest:
             return 0
         deadline = now + settle_timeout
         # Storing a seq as seen before the broker confirmed it would turn a redelivery into a lost message.
-        while any(f.ok is None for f in flights) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        unsettled = [f for f in flights if f.ok is None]
+        while unsettled and time.monotonic() < deadline:
+            time.sleep(0.01)  # the flusher's own pacing; confirms settle on the publisher's I/O thread
+            unsettled = [f for f in unsettled if f.ok is None]
         if not all(f.ok for f in flights):
             with self._lock:
                 self._tracker.mark_dirty([r.device_id for r in rows])

@@ -53,6 +53,7 @@ class ConfirmPublisher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._backoff = 0.5
+        self._drain_scheduled = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -89,7 +90,9 @@ class ConfirmPublisher:
                                      message_id=message_id, headers=headers)
         self._queue.append(_Pending(exchange, routing_key, body, props, on_confirm))
         conn = self._conn
-        if conn is not None:
+        # One wake-up per burst, not per message: waking the I/O loop was the publisher's largest cost.
+        if conn is not None and not self._drain_scheduled:
+            self._drain_scheduled = True
             # A closing loop raises here; the reconnect path publishes or settles the queue.
             with contextlib.suppress(Exception):
                 conn.ioloop.add_callback_threadsafe(self._drain)
@@ -173,6 +176,8 @@ class ConfirmPublisher:
             self._conn.close()
 
     def _drain(self) -> None:
+        # Cleared before draining: a message queued after this point schedules the next drain itself.
+        self._drain_scheduled = False
         channel = self._channel
         while self._queue and channel is not None and channel.is_open:
             item = self._queue.popleft()
