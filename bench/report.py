@@ -51,7 +51,8 @@ def markdown(r: dict) -> str:
         f"{r.get('series', {}).get('stored', 0)} / {r.get('series', {}).get('lost', 0)} / "
         f"{r.get('series', {}).get('duplicated', 0)} |",
         f"| events opened | {r.get('events', {}).get('events', 0)} |",
-        f"| peak backlog (messages) | {r.get('peak_backlog', 0)} |",
+        f"| peak backlog, all queues (messages) | {r.get('peak_backlog', 0)} |",
+        f"| archive backlog at the end | {r.get('archive_backlog_end', 0)} |",
         "",
         "| process | median CPU % | peak RSS MiB |",
         "|---|---|---|",

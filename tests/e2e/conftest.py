@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
-from tests.support.services import service
+from tests.support.services import running_platform
 
 
 @pytest.fixture
@@ -29,12 +27,5 @@ def platform(platform_env, tmp_path, amqp_url):
     from tests.support.queues import purge_all
 
     purge_all(amqp_url)  # queues are shared within the run's vhost; start from empty ones
-    started = {}
-    try:
-        for name in ("collector", "rule-engine", "notifier"):
-            started[name] = service(name, platform_env, tmp_path).start(timeout=60)
+    with running_platform(platform_env, tmp_path) as started:
         yield started
-    finally:
-        for proc in started.values():
-            with contextlib.suppress(Exception):
-                proc.stop()

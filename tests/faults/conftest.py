@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ import pytest
 from tests.faults.ledger import LedgerPublisher
 from tests.support import procs
 from tests.support.queues import purge_all
-from tests.support.services import ServiceProcess, service
+from tests.support.services import ServiceProcess, running_platform
 from tests.support.tcpproxy import TcpProxy
 from tests.support.webhook import WebhookReceiver
 
@@ -87,12 +86,8 @@ def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook):
     services = {}
     stack = FaultStack(mqtt, proxy, s3_server, services, webhook, env, metric, rule_id, devices)
     try:
-        for name in ("collector", "rule-engine", "notifier"):
-            services[name] = service(name, env, tmp_path).start(timeout=60)
-        yield stack
+        with running_platform(env, tmp_path, services):
+            yield stack
     finally:
-        for proc in services.values():
-            with contextlib.suppress(Exception):
-                proc.stop()
         proxy.close()
         mqtt.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -101,3 +102,20 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
             total += float(value)
     return total
+
+
+PLATFORM = ("collector", "rule-engine", "notifier")
+
+
+@contextlib.contextmanager
+def running_platform(env: dict[str, str], logdir: Path, started: dict[str, ServiceProcess] | None = None):
+    """Start collector, rule-engine and notifier (into `started` if given); stop whatever started on exit."""
+    started = {} if started is None else started
+    try:
+        for name in PLATFORM:
+            started[name] = service(name, env, logdir).start(timeout=60)
+        yield started
+    finally:
+        for proc in started.values():
+            with contextlib.suppress(Exception):
+                proc.stop()
