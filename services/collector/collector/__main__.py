@@ -20,7 +20,8 @@ def main() -> int:
     """Run until a termination signal, then stop gracefully."""
     settings = settings_module.load()
     # The MQTT and RabbitMQ I/O threads hand the GIL to each other several times per message; with the default
-    # 5 ms switch interval each handoff can stall behind a busy thread (measured: ~1.5-2x throughput on 2 cores).
+    # 5 ms switch interval each handoff can stall behind a busy thread. Noisy trials looked faster with 0.5 ms;
+    # not proven by a clean A/B run yet (docs/benchmarks.md).
     sys.setswitchinterval(0.0005)
     logs.configure("collector", settings.log_level)
     stop = threading.Event()
