@@ -101,3 +101,22 @@ def mqtt_fields(env: Env, *, client_id: str) -> dict:
         "mqtt_topic_prefix": env.str("MQTT_TOPIC_PREFIX", ""),
         "mqtt_keepalive": env.int("MQTT_KEEPALIVE", 30),
     }
+
+
+def store_fields(env: Env) -> dict:
+    """Series and archive store settings, shared by the writers (collector) and the readers (device manager)."""
+    return {
+        "influxdb_url": env.optional("INFLUXDB_URL"),
+        "influxdb_token": env.optional("INFLUXDB_TOKEN"),
+        "influxdb_org": env.str("INFLUXDB_ORG", "iot-org"),
+        "influxdb_bucket": env.str("INFLUXDB_BUCKET", "iot-metrics"),
+        "archive_backend": env.str("ARCHIVE_BACKEND", "s3"),
+        "archive_dir": env.str("ARCHIVE_DIR", "./.run/archive"),
+        "archive_gzip": env.bool("ARCHIVE_GZIP", False),
+        "archive_window_s": env.int("ARCHIVE_WINDOW_S", 300),
+        "s3_endpoint": env.optional("S3_ENDPOINT"),
+        "s3_access_key": env.optional("S3_ACCESS_KEY"),
+        "s3_secret_key": env.optional("S3_SECRET_KEY"),
+        "s3_bucket": env.str("S3_BUCKET", "iot-data"),
+        "s3_secure": env.bool("S3_SECURE", False),
+    }

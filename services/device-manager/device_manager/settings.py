@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env, mqtt_fields, service_fields
+from iothub.settings import Env, mqtt_fields, service_fields, store_fields
 
 
 @dataclass(frozen=True)
@@ -78,17 +78,5 @@ def load(env: Env | None = None) -> Settings:
         max_body_bytes=env.int("MAX_BODY_BYTES", 2 * 1024 * 1024),
         bulk_max=env.int("BULK_MAX", 1000),
         series_backend=env.str("SERIES_BACKEND", "postgres"),
-        influxdb_url=env.optional("INFLUXDB_URL"),
-        influxdb_token=env.optional("INFLUXDB_TOKEN"),
-        influxdb_org=env.str("INFLUXDB_ORG", "iot-org"),
-        influxdb_bucket=env.str("INFLUXDB_BUCKET", "iot-metrics"),
-        archive_backend=env.str("ARCHIVE_BACKEND", "s3"),
-        archive_dir=env.str("ARCHIVE_DIR", "./.run/archive"),
-        archive_gzip=env.bool("ARCHIVE_GZIP", False),
-        archive_window_s=env.int("ARCHIVE_WINDOW_S", 300),
-        s3_endpoint=env.optional("S3_ENDPOINT"),
-        s3_access_key=env.optional("S3_ACCESS_KEY"),
-        s3_secret_key=env.optional("S3_SECRET_KEY"),
-        s3_bucket=env.str("S3_BUCKET", "iot-data"),
-        s3_secure=env.bool("S3_SECURE", False),
+        **store_fields(env),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from psycopg2 import sql
@@ -22,6 +22,25 @@ class Filters:
         """Add a condition with %s placeholders."""
         self.clauses.append(clause)
         self.params.extend(params)
+        return self
+
+    def exact(self, filters: Mapping[str, Any], names: Iterable[str]) -> Filters:
+        """`name = value` for each whitelisted name present; a list value means any of its items."""
+        for name in names:
+            value = filters.get(name)
+            if isinstance(value, list | tuple):
+                if value:
+                    self.add(f"{name} = ANY(%s)", list(value))
+            elif value is not None:
+                self.add(f"{name} = %s", value)
+        return self
+
+    def between(self, filters: Mapping[str, Any], column: str) -> Filters:
+        """`since` (inclusive) and `until` (exclusive) bounds on a time column."""
+        if filters.get("since") is not None:
+            self.add(f"{column} >= %s", filters["since"])
+        if filters.get("until") is not None:
+            self.add(f"{column} < %s", filters["until"])
         return self
 
     def where(self) -> str:

@@ -57,14 +57,7 @@ class DeadLetterRepository:
 
     def list(self, req: PageRequest) -> Page:
         """A filtered, sorted page with body previews."""
-        f = Filters()
-        for name in _EXACT:
-            if name in req.filters:
-                f.add(f"{name} = %s", req.filters[name])
-        if "since" in req.filters:
-            f.add("received_at >= %s", req.filters["since"])
-        if "until" in req.filters:
-            f.add("received_at < %s", req.filters["until"])
+        f = Filters().exact(req.filters, _EXACT).between(req.filters, "received_at")
         page = fetch_page(self.db, COLUMNS, "dead_letters", f, req, SORT, "id")
         return Page(items=[_shape(r) for r in page.items], total=page.total)
 

@@ -41,18 +41,7 @@ class EventRepository:
 
     def list(self, req: PageRequest) -> Page:
         """A filtered, sorted page of events; since/until bound last_ts."""
-        f = Filters()
-        for name in _EXACT:
-            value = req.filters.get(name)
-            if isinstance(value, list | tuple):
-                if value:
-                    f.add(f"{name} = ANY(%s)", list(value))
-            elif value is not None:
-                f.add(f"{name} = %s", value)
-        if "since" in req.filters:
-            f.add("last_ts >= %s", req.filters["since"])
-        if "until" in req.filters:
-            f.add("last_ts < %s", req.filters["until"])
+        f = Filters().exact(req.filters, _EXACT).between(req.filters, "last_ts")
         return fetch_page(self.db, COLUMNS, "events", f, req, SORT, "id")
 
     def get(self, event_id: str) -> dict[str, Any] | None:

@@ -23,14 +23,7 @@ class NotificationRepository:
 
     def list(self, req: PageRequest) -> Page:
         """A filtered, sorted page of notifications."""
-        f = Filters()
-        for name in _EXACT:
-            if name in req.filters:
-                f.add(f"{name} = %s", req.filters[name])
-        if "since" in req.filters:
-            f.add("created_at >= %s", req.filters["since"])
-        if "until" in req.filters:
-            f.add("created_at < %s", req.filters["until"])
+        f = Filters().exact(req.filters, _EXACT).between(req.filters, "created_at")
         return fetch_page(self.db, COLUMNS, "notifications", f, req, SORT, "id")
 
     def get(self, notification_id: str) -> dict[str, Any] | None:

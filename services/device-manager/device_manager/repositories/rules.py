@@ -44,10 +44,7 @@ class RuleRepository:
 
     def list(self, req: PageRequest) -> Page:
         """A filtered, sorted page of rules."""
-        f = Filters()
-        for name in _EXACT:
-            if name in req.filters:
-                f.add(f"{name} = %s", req.filters[name])
+        f = Filters().exact(req.filters, _EXACT)
         if "q" in req.filters:
             f.add("(name ILIKE %s OR description ILIKE %s)", like_pattern(req.filters["q"]),
                   like_pattern(req.filters["q"]))

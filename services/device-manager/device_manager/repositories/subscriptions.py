@@ -25,10 +25,7 @@ class SubscriptionRepository:
 
     def list(self, req: PageRequest) -> Page:
         """A filtered, sorted page of subscriptions."""
-        f = Filters()
-        for name in _EXACT:
-            if name in req.filters:
-                f.add(f"{name} = %s", req.filters[name])
+        f = Filters().exact(req.filters, _EXACT)
         if "q" in req.filters:
             f.add("(name ILIKE %s OR target ILIKE %s)", like_pattern(req.filters["q"]), like_pattern(req.filters["q"]))
         return fetch_page(self.db, COLUMNS, "subscriptions", f, req, SORT, "id")
