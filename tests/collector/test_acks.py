@@ -8,7 +8,7 @@ import pika
 from iothub import topology
 from iothub.contract.ingest import message_id
 from tests.collector.conftest import sample, telemetry
-from tests.support import infra
+from tests.support import infra, queues
 from tests.support.poll import wait_for
 
 
@@ -20,8 +20,13 @@ def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, devic
     # A full queue with reject-publish makes RabbitMQ nack the collector's publishes.
     ch.queue_declare(queue, exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
     ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}")
+    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{topology.BUNDLE_WORD}")
     failures = sample("iothub_collector_publish_failures_total", source="mqtt")
-    for seq in range(1, 7):
+    for seq in (1, 2):  # one at a time, so that neither shares a bundle and the queue is full after them
+        device.send(dev, telemetry(dev, seq))
+        wait_for(lambda n=seq: ch.queue_declare(queue, passive=True).method.message_count == n,
+                 what=f"message {seq} queued")
+    for seq in range(3, 7):
         device.send(dev, telemetry(dev, seq))
     wait_for(lambda: sample("iothub_collector_publish_failures_total", source="mqtt") > failures,
              what="a nacked publish")
@@ -33,8 +38,9 @@ def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, devic
             method, props, body = ch.basic_get(queue, auto_ack=True)
             if method is None:
                 return {b["seq"] for b in got} == set(range(1, 7))
-            got.append(orjson.loads(body))
-            assert props.message_id == message_id(dev, 0, got[-1]["seq"])
+            for part_props, part in queues.split(props, body, [f"*.*.{dev}"]):
+                got.append(orjson.loads(part))
+                assert part_props.message_id == message_id(dev, 0, got[-1]["seq"])
 
     # Draining makes room; the collector reconnects and the broker redelivers what it never acked.
     wait_for(take_all, timeout=60, interval=0.2, what="all six messages after redelivery")
@@ -74,12 +80,13 @@ def _series(url: str, dev: str) -> list[int]:
         ch = conn.channel()
         seqs = []
         while True:
-            method, _, body = ch.basic_get(topology.SERIES_QUEUE.name, auto_ack=True)
+            method, props, body = ch.basic_get(topology.SERIES_QUEUE.name, auto_ack=True)
             if method is None:
                 return seqs
-            msg = orjson.loads(body)
-            if msg["device_id"] == dev:
-                seqs.append(msg["seq"])
+            for _, part in queues.split(props, body):
+                msg = orjson.loads(part)
+                if msg["device_id"] == dev:
+                    seqs.append(msg["seq"])
     except pika.exceptions.ChannelClosedByBroker:
         return []
     finally:

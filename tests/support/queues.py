@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from types import SimpleNamespace
+
 import pika
 
 from iothub import topology
+from iothub.rabbit import bundle
 
 
 def purge_all(amqp_url: str) -> None:
@@ -17,3 +21,12 @@ def purge_all(amqp_url: str) -> None:
             channel.queue_purge(queue.name)
     finally:
         conn.close()
+
+
+def split(props, body: bytes, keys: Iterable[str] | None = None) -> list[tuple]:
+    """A delivery as the (properties, body) messages it carries: itself, or the bundle parts `keys` select."""
+    if props.content_type != bundle.CONTENT_TYPE:
+        return [(props, body)]
+    return [(SimpleNamespace(message_id=p.message_id, delivery_mode=props.delivery_mode, headers={},
+                             content_type="application/json", routing_key=p.routing_key), p.body)
+            for p in bundle.unpack(body, props.headers) if keys is None or bundle.wanted(p.routing_key, keys)]

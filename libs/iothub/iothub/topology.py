@@ -24,6 +24,15 @@ def telemetry_key(msg_type: str, device_type: str, device_id: str) -> str:
     return f"{msg_type}.{device_type}.{device_id}"
 
 
+# Last word of a bundle's routing key: never a device id (iothub.rabbit.bundle; device ids are [A-Za-z0-9_-]).
+BUNDLE_WORD = "~bundle"
+
+
+def bundle_key(msg_type: str, device_type: str) -> str:
+    """Routing key of a bundle of accepted device messages of one type and device type."""
+    return f"{msg_type}.{device_type}.{BUNDLE_WORD}"
+
+
 def notice_key(kind: str, device_type: str, device_id: str) -> str:
     """Routing key for a collector notice such as a sequence gap."""
     return f"{kind}.{device_type}.{device_id}"

@@ -61,14 +61,15 @@ class IngestEdge:
         self.settings = settings
         self.db = db
         self.publisher = ConfirmPublisher(settings.amqp_url, name="collector-ingest",
-                                          on_state=lambda ready: metrics.PUBLISHER_READY.set(int(ready)))
+                                          on_state=lambda ready: metrics.PUBLISHER_READY.set(int(ready)),
+                                          max_unconfirmed=settings.publish_window)
         self.directory = DeviceDirectory(PostgresDevices(db), ttl=settings.device_cache_ttl)
         self.ingest = Ingest(self.publisher, self.directory, PostgresSeqStore(db), metrics.PrometheusObserver(),
                              max_bytes=settings.max_payload_bytes, reboot_uptime_s=settings.reboot_uptime_s,
                              prefix=settings.mqtt_topic_prefix)
         self.flusher = SeqFlusher(self.ingest, settings.seq_flush_interval)
         self.bridge = MqttBridge(self.ingest, host=settings.mqtt_host, port=settings.mqtt_port,
-                                 client_id=settings.mqtt_client_id, publisher_ready=lambda: self.publisher.ready,
+                                 client_id=settings.mqtt_client_id, loop=lambda: self.publisher.ioloop,
                                  username=settings.mqtt_username, password=settings.mqtt_password,
                                  prefix=settings.mqtt_topic_prefix, share_group=settings.mqtt_share_group,
                                  keepalive=settings.mqtt_keepalive)

@@ -2,86 +2,34 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pika.adapters.select_connection import IOLoop
 
 from collector import metrics
+from collector.mqtt_loop import LoopConnection
+from collector.mqtt_socket import BufferedClient
 from collector.service import FAILED, Ingest, Outcome
 from iothub.contract import Reason
 from iothub.contract.topics import parse_device_topic, subscriptions
 from iothub.errors import Unavailable
 
 log = logging.getLogger(__name__)
-# Bound on received-but-unacked messages. Mosquitto was seen streaming far more than max_inflight_messages to
-# this subscriber; past the bound the network thread stops reading, so TCP pushes back on the broker instead.
-MAX_PENDING = 2000
-
-
-@dataclass(slots=True)
-class _Entry:
-    mid: int
-    qos: int
-    done: bool = False
-
-
-class _Connection:
-    """One MQTT connection's received messages, acked strictly in arrival order once settled."""
-
-    def __init__(self, client: mqtt.Client):
-        self.client = client
-        self.entries: collections.deque[_Entry] = collections.deque()
-        self.lock = threading.Lock()
-        self.room = threading.Condition(self.lock)
-        self.alive = True
-        self.broken = threading.Event()
-
-    def add(self, mid: int, qos: int) -> _Entry:
-        """Remember a message in arrival order."""
-        entry = _Entry(mid, qos)
-        with self.lock:
-            while len(self.entries) >= MAX_PENDING and self.alive and not self.broken.is_set():
-                self.room.wait(0.1)
-            self.entries.append(entry)
-        return entry
-
-    def settle(self, entry: _Entry, ok: bool) -> None:
-        """Mark one message done and ack the settled prefix; a failure ends the connection unacked."""
-        if not ok:
-            self.broken.set()
-            return
-        with self.lock:
-            entry.done = True
-            # An earlier failure keeps everything after it unacked: the broker redelivers them in order.
-            while self.alive and not self.broken.is_set() and self.entries and self.entries[0].done:
-                head = self.entries.popleft()
-                self.client.ack(head.mid, head.qos)
-            if len(self.entries) < MAX_PENDING:
-                self.room.notify()
-
-    def close(self) -> None:
-        """Forget unacked messages: the broker redelivers them on the next session."""
-        with self.lock:
-            self.alive = False
-            self.entries.clear()
-            self.room.notify_all()
-
-    @property
-    def pending(self) -> int:
-        """Messages received and not yet acked."""
-        return len(self.entries)
 
 
 class MqttBridge:
-    """Subscribes to the device topics and feeds every message through the shared ingest path."""
+    """Subscribes to the device topics and feeds every message through the shared ingest path.
 
-    def __init__(self, ingest: Ingest, *, host: str, port: int, client_id: str, publisher_ready: Callable[[], bool],
+    paho runs on the RabbitMQ publisher's I/O loop (collector.mqtt_loop). A supervisor thread connects, hands the
+    socket to the loop, and reconnects with backoff when the connection or the loop ends.
+    """
+
+    def __init__(self, ingest: Ingest, *, host: str, port: int, client_id: str, loop: Callable[[], IOLoop | None],
                  username: str | None = None, password: str | None = None, prefix: str = "",
                  share_group: str | None = None, keepalive: int = 30):
         self._ingest = ingest
@@ -90,10 +38,10 @@ class MqttBridge:
         self._credentials = (username, password)
         self._prefix = prefix
         self._filters = subscriptions(prefix, share_group)
-        self._publisher_ready = publisher_ready
+        self._loop = loop
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: _Connection | None = None
+        self._conn: LoopConnection | None = None
         self._connected = threading.Event()
 
     @property
@@ -131,10 +79,11 @@ class MqttBridge:
         backoff = 0.5
         while not self._stop.is_set():
             # Reconnecting before RabbitMQ is back would only fail the redelivered messages again.
-            if not self._publisher_ready():
+            loop = self._loop()
+            if loop is None:
                 self._stop.wait(0.2)
                 continue
-            conn = _Connection(self._make_client())
+            conn = LoopConnection(self._make_client())
             try:
                 conn.client.connect(self._host, self._port, self._keepalive)
             except OSError as exc:
@@ -144,13 +93,17 @@ class MqttBridge:
                 continue
             self._conn = conn
             began = time.monotonic()
-            conn.client.loop_start()
-            conn.broken.wait()
+            try:
+                loop.add_callback_threadsafe(lambda c=conn, lp=loop: self._attach(c, lp))
+            except Exception:  # the loop closed in between: start over on the next one
+                conn.broken.set()
+            while not conn.broken.wait(0.2):
+                if self._loop() is not loop:  # RabbitMQ went away, and with it the loop paho runs on
+                    conn.broken.set()
             self._connected.clear()
             metrics.MQTT_CONNECTED.set(0)
             conn.close()
-            conn.client.disconnect()
-            conn.client.loop_stop()
+            conn.release(loop, self._loop)
             if not self._stop.is_set():
                 # A message RabbitMQ keeps refusing would otherwise spin connect/redeliver/nack.
                 backoff = 0.5 if time.monotonic() - began > 30 else min(backoff * 2, 10.0)
@@ -159,8 +112,8 @@ class MqttBridge:
 
     def _make_client(self) -> mqtt.Client:
         # MQTT 3.1.1 + clean_session=False: the session (subscriptions, unacked messages) outlives us.
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=False,
-                             protocol=mqtt.MQTTv311, reconnect_on_failure=False, manual_ack=True)
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=False,
+                                protocol=mqtt.MQTTv311, reconnect_on_failure=False, manual_ack=True)
         if self._credentials[0]:
             client.username_pw_set(*self._credentials)
         client.max_inflight_messages_set(1000)
@@ -169,6 +122,12 @@ class MqttBridge:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
+
+    def _attach(self, conn: LoopConnection, loop: IOLoop) -> None:
+        if self._loop() is not loop:  # the publisher moved on to a new loop meanwhile
+            conn.broken.set()
+        else:
+            conn.attach(loop)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

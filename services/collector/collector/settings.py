@@ -26,6 +26,7 @@ class Settings:
     mqtt_share_group: str | None
     mqtt_keepalive: int
     max_payload_bytes: int
+    publish_window: int  # AMQP messages awaiting their confirm before the next burst is bundled
     # HTTP ingest
     http_enabled: bool
     http_port: int
@@ -64,6 +65,7 @@ def load(env: Env | None = None) -> Settings:
         metrics_port=env.int("METRICS_PORT", 9110),
         mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
         max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
+        publish_window=env.int("PUBLISH_WINDOW", 8),
         http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),

@@ -7,6 +7,9 @@ Policy, for every delivered message:
                                            (a store outage must never lose data);
 - handler raised anything else          -> retry message by message; a message failing
                                            `max_attempts` times is dead-lettered with the error.
+A bundle (iothub.rabbit.bundle) is handled as its parts, keeping those the queue's bindings match; it is
+acked once every part is stored or dead-lettered, and requeued whole when any part must be retried
+(handlers are idempotent, so the stored parts coming back is harmless).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from iothub import topology
 from iothub.errors import Rejected, Unavailable
+from iothub.rabbit import bundle
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,8 @@ BATCH_SECONDS = Histogram("iothub_consumer_batch_seconds", "Handler time per bat
 BATCH_SIZE = Histogram("iothub_consumer_batch_size", "Messages per handled batch", ["queue"],
                        buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500))
 RETRIES = Counter("iothub_consumer_retries_total", "Batches retried because a dependency was down", ["queue"])
-BACKLOG = Gauge("iothub_queue_backlog", "Messages ready in the queue at the last check", ["queue"])
+BACKLOG = Gauge("iothub_queue_backlog", "AMQP messages ready in the queue at the last check (a bundle counts once)",
+                ["queue"])
 
 
 @dataclass(slots=True)
@@ -75,6 +80,7 @@ class BatchConsumer:
         self._attempts: dict[str, int] = {}
         self._pending: list[Delivery] = []
         self._first_at = 0.0
+        self._bindings = next((q.bindings for q in topology.QUEUES if q.name == config.queue), None)
         self.connected = threading.Event()
 
     def stop(self) -> None:
@@ -129,8 +135,30 @@ class BatchConsumer:
     def _on_message(self, channel, method, props, body) -> None:
         if not self._pending:
             self._first_at = time.monotonic()
-        self._pending.append(Delivery(body, method.routing_key, method.exchange, dict(props.headers or {}),
-                                      props.message_id, method.redelivered, method.delivery_tag))
+        headers = dict(props.headers or {})
+        if props.content_type != bundle.CONTENT_TYPE:
+            self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,
+                                          method.redelivered, method.delivery_tag))
+            return
+        try:
+            parts = bundle.unpack(body, headers)
+        except ValueError as exc:  # not a bundle we can read: park it whole, like any other poison message
+            self._dead_letter(channel, Delivery(body, method.routing_key, method.exchange, headers,
+                                                props.message_id, method.redelivered), Rejected("bad_bundle", str(exc)))
+            channel.basic_ack(method.delivery_tag)
+            return
+        wanted = [p for p in parts if self._wants(method.exchange, p.routing_key)]
+        if not wanted:
+            channel.basic_ack(method.delivery_tag)
+        for part in wanted:
+            self._pending.append(Delivery(part.body, part.routing_key, method.exchange, {}, part.message_id,
+                                          method.redelivered, method.delivery_tag))
+
+    def _wants(self, exchange: str, routing_key: str) -> bool:
+        """Whether this queue's bindings select a bundle part (queues outside the topology take every part)."""
+        if self._bindings is None:
+            return True
+        return bundle.wanted(routing_key, [key for ex, key in self._bindings if ex == exchange])
 
     def _flush(self, conn, channel) -> None:
         batch, self._pending = self._pending, []
@@ -138,6 +166,30 @@ class BatchConsumer:
         self._handle(conn, channel, batch)
 
     def _handle(self, conn, channel, batch: list[Delivery]) -> None:
+        outcomes = self._outcomes(conn, channel, batch)
+        if outcomes is None:  # stopping: everything unacked comes back from the broker
+            return
+        queue = self.config.queue
+        retry: set[int] = set()
+        for delivery, error in zip(batch, outcomes, strict=True):
+            if error is None:
+                CONSUMED.labels(queue, "stored").inc()
+                self._attempts.pop(delivery.message_id or "", None)
+            elif isinstance(error, Rejected):
+                self._dead_letter(channel, delivery, error)
+                CONSUMED.labels(queue, "dead_lettered").inc()
+            else:
+                retry.add(delivery.tag)
+                CONSUMED.labels(queue, "retried").inc()
+        # One settlement per delivery tag: the parts of a bundle share theirs.
+        for tag in dict.fromkeys(d.tag for d in batch):
+            if tag in retry:
+                channel.basic_nack(tag, requeue=True)
+            else:
+                channel.basic_ack(tag)
+
+    def _outcomes(self, conn, channel, batch: list[Delivery]) -> list[Exception | None] | None:
+        """Per message: None when stored, Rejected to dead-letter, another error to retry; None when stopping."""
         queue = self.config.queue
         backoff = 0.5
         while True:
@@ -145,7 +197,7 @@ class BatchConsumer:
             try:
                 failures = self._handler(batch) or {}
                 BATCH_SECONDS.labels(queue).observe(time.monotonic() - started)
-                break
+                return [failures.get(i) for i in range(len(batch))]
             except Unavailable as exc:
                 RETRIES.labels(queue).inc()
                 log.warning("dependency unavailable, retrying batch",
@@ -154,37 +206,27 @@ class BatchConsumer:
                 backoff = min(backoff * 2, self.config.max_backoff)
                 if self._stop.is_set():
                     channel.basic_nack(batch[-1].tag, multiple=True, requeue=True)
-                    return
+                    return None
             except Exception:
                 if len(batch) == 1:
-                    failures = self._count_failure(batch[0])
-                    break
+                    return [self._count_failure(batch[0])]
+                outcomes: list[Exception | None] = []
                 for delivery in batch:  # isolate the poison message
-                    self._handle(conn, channel, [delivery])
-                return
-        for index, delivery in enumerate(batch):
-            error = failures.get(index)
-            if error is None:
-                CONSUMED.labels(queue, "stored").inc()
-                self._attempts.pop(delivery.message_id or "", None)
-            elif isinstance(error, Rejected):
-                self._dead_letter(channel, delivery, error)
-                CONSUMED.labels(queue, "dead_lettered").inc()
-            else:  # retry later
-                channel.basic_nack(delivery.tag, requeue=True)
-                CONSUMED.labels(queue, "retried").inc()
-                continue
-            channel.basic_ack(delivery.tag)
+                    one = self._outcomes(conn, channel, [delivery])
+                    if one is None:
+                        return None
+                    outcomes += one
+                return outcomes
 
-    def _count_failure(self, delivery: Delivery) -> dict[int, Exception]:
+    def _count_failure(self, delivery: Delivery) -> Exception:
         key = delivery.message_id or f"{delivery.routing_key}:{hash(delivery.body)}"
         attempts = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempts
         log.exception("handler failed", extra={"queue": self.config.queue, "attempt": attempts})
         if attempts >= self.config.max_attempts:
             self._attempts.pop(key, None)
-            return {0: Rejected("handler_error", f"failed {attempts} times")}
-        return {0: RuntimeError("retry")}
+            return Rejected("handler_error", f"failed {attempts} times")
+        return RuntimeError("retry")
 
     def _dead_letter(self, channel, delivery: Delivery, error: Rejected) -> None:
         headers = dict(delivery.headers)

@@ -15,6 +15,7 @@ from pika.spec import Basic
 
 from iothub import topology
 from iothub.errors import Unavailable
+from iothub.rabbit import bundle
 
 log = logging.getLogger(__name__)
 Confirm = Callable[[bool], None]
@@ -27,6 +28,8 @@ class _Pending:
     body: bytes
     properties: pika.BasicProperties
     on_confirm: Confirm
+    bundle: str | None = None  # routing key of a bundle this message may travel in
+    order: str = ""  # messages with the same order key never overtake each other
 
 
 class ConfirmPublisher:
@@ -38,7 +41,8 @@ class ConfirmPublisher:
     """
 
     def __init__(self, url: str, *, name: str = "publisher", declare: bool = True,
-                 max_backoff: float = 10.0, on_state: Callable[[bool], None] | None = None):
+                 max_backoff: float = 10.0, on_state: Callable[[bool], None] | None = None,
+                 max_unconfirmed: int | None = None):
         self._params = pika.URLParameters(url)
         self._params.client_properties = {"connection_name": name}
         self._declare = declare
@@ -54,6 +58,9 @@ class ConfirmPublisher:
         self._thread: threading.Thread | None = None
         self._backoff = 0.5
         self._drain_scheduled = False
+        # With a window, messages wait here while that many AMQP messages await their confirm: bundles then
+        # grow with the broker's confirm latency instead of going out a few messages at a time.
+        self._window = max_unconfirmed
 
     # -- public API -------------------------------------------------------------------------
 
@@ -61,6 +68,12 @@ class ConfirmPublisher:
     def ready(self) -> bool:
         """True while a confirm channel is open."""
         return self._ready.is_set()
+
+    @property
+    def ioloop(self):
+        """The I/O loop of the open confirm channel (None while down): other adapters may run on it."""
+        conn = self._conn
+        return conn.ioloop if conn is not None and self._ready.is_set() else None
 
     @property
     def in_flight(self) -> int:
@@ -81,14 +94,22 @@ class ConfirmPublisher:
 
     def publish(self, exchange: str, routing_key: str, body: bytes, on_confirm: Confirm, *,
                 message_id: str | None = None, headers: dict | None = None,
-                content_type: str = "application/json") -> None:
-        """Queue a persistent message; on_confirm runs on the I/O thread, so keep it short."""
+                content_type: str = "application/json", bundle: str | None = None, order: str | None = None) -> None:
+        """Queue a persistent message; on_confirm runs on the I/O thread, so keep it short.
+
+        With `bundle` (a routing key; JSON without headers only) it may share one AMQP message, routed by that
+        key, with other messages queued for the same exchange and bundle key (iothub.rabbit.bundle); a message
+        that finds no company goes out as itself, under its own routing key. Gathering a bundle never moves a
+        message ahead of an earlier one with the same `order` key (default: the routing key).
+        """
         if not self._ready.is_set():
             on_confirm(False)
             return
         props = pika.BasicProperties(delivery_mode=2, content_type=content_type,
                                      message_id=message_id, headers=headers)
-        self._queue.append(_Pending(exchange, routing_key, body, props, on_confirm))
+        bundleable = headers is None and content_type == "application/json" and b"\n" not in body
+        self._queue.append(_Pending(exchange, routing_key, body, props, on_confirm, bundle if bundleable else None,
+                                    routing_key if order is None else order))
         conn = self._conn
         # One wake-up per burst, not per message: waking the I/O loop was the publisher's largest cost.
         if conn is not None and not self._drain_scheduled:
@@ -176,14 +197,50 @@ class ConfirmPublisher:
             self._conn.close()
 
     def _drain(self) -> None:
-        # Cleared before draining: a message queued after this point schedules the next drain itself.
-        self._drain_scheduled = False
         channel = self._channel
-        while self._queue and channel is not None and channel.is_open:
-            item = self._queue.popleft()
-            self._tag += 1
+        while True:
+            if channel is None or not channel.is_open:
+                self._drain_scheduled = False  # the reconnect path drains or settles the queue
+                return
+            while self._queue:
+                if self._window and len(self._unconfirmed) >= self._window:
+                    return  # the flag stays set, so publishers need not wake us: the next confirm drains
+                self._send(channel, self._queue.popleft())
+            self._drain_scheduled = False
+            if not self._queue:
+                return
+            self._drain_scheduled = True  # queued between our last look and the flag: take it now
+
+    def _send(self, channel, item: _Pending) -> None:
+        group = self._take_bundle(item) if item.bundle else [item]
+        self._tag += 1
+        if len(group) == 1:
             self._unconfirmed[self._tag] = item.on_confirm
             channel.basic_publish(item.exchange, item.routing_key, item.body, item.properties)
+            return
+        body, headers = bundle.pack([bundle.Part(p.body, p.routing_key, p.properties.message_id) for p in group])
+        self._unconfirmed[self._tag] = _fan_out([p.on_confirm for p in group])
+        channel.basic_publish(item.exchange, item.bundle, body, pika.BasicProperties(
+            delivery_mode=2, content_type=bundle.CONTENT_TYPE, headers=headers))
+
+    def _take_bundle(self, first: _Pending) -> list[_Pending]:
+        """The first message plus the queued ones of its exchange and bundle key that no earlier message of
+        their order key is left behind by."""
+        group, size, others = [first], len(first.body), []
+        passed: set[str] = set()  # order keys of messages left in the queue
+        queue = self._queue
+        while queue and len(group) < bundle.MAX_PARTS:
+            item = queue.popleft()
+            fits = size + len(item.body) < bundle.MAX_BYTES
+            if (item.bundle == first.bundle and item.exchange == first.exchange and fits
+                    and item.order not in passed):
+                group.append(item)
+                size += len(item.body) + 1
+            else:
+                others.append(item)
+                passed.add(item.order)
+        queue.extendleft(reversed(others))  # the rest go next, in their order
+        return group
 
     def _on_delivery(self, frame) -> None:
         method = frame.method
@@ -199,6 +256,8 @@ class ConfirmPublisher:
             callback = self._unconfirmed.pop(tag, None)
             if callback is not None:
                 self._settle(callback, ok)
+        if self._queue:
+            self._drain()
 
     def _close(self) -> None:
         if self._conn is not None and self._conn.is_open:
@@ -225,3 +284,13 @@ class ConfirmPublisher:
             callback(ok)
         except Exception:  # a caller's bug must not kill the I/O thread that serves everyone
             log.exception("confirm callback failed")
+
+
+def _fan_out(callbacks: list[Confirm]) -> Confirm:
+    """One confirm settling every message of a bundle, in order."""
+
+    def settle(ok: bool) -> None:
+        for callback in callbacks:
+            ConfirmPublisher._settle(callback, ok)
+
+    return settle
