@@ -290,6 +290,14 @@ def explain(dsn: str, targets: dict) -> dict:
             {"device": targets["hot"][0][1], "lo": day - timedelta(minutes=1),
              "hi": day + timedelta(days=1, minutes=15), "start": day, "end": day + timedelta(days=1),
              "metrics": ["voltage_dc"]}),
+        # What the API runs for that request since migration 0160: the one-minute rollup.
+        "telemetry_1d_1m_rollup": (
+            "SELECT r.metric, r.unit, date_bin('1 minute', r.bucket, '1970-01-01Z') AS bucket, "
+            "sum(r.sum) / sum(r.n)::double precision FROM telemetry_1m r "
+            "WHERE r.device_id = %(device)s AND r.bucket >= %(start)s AND r.bucket < %(end)s "
+            "AND r.metric = ANY(%(metrics)s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            {"device": targets["hot"][0][1], "start": day, "end": day + timedelta(days=1),
+             "metrics": ["voltage_dc"]}),
     }
     conn = psycopg2.connect(dsn)
     out = {}

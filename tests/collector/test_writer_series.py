@@ -12,6 +12,7 @@ from collector.writers.series import partition_name
 from collector.writers.series_postgres import PostgresSeriesStore
 from iothub import topology
 from iothub.db import Database
+from tests.device_manager.ops_data import insert_datagrams
 from tests.support.poll import wait_for
 
 SERIES = topology.SERIES_QUEUE.name
@@ -59,6 +60,18 @@ def test_rows_stored_once_in_daily_partitions(writer_kit):
     assert rows[1][2] == second.body["measurements"]
     assert {r[3] for r in rows} == {partition_name(yesterday.date()), partition_name(now.date())}
     assert {partition_name(yesterday.date()), partition_name(now.date())} <= _partitions(db)
+    # The one-minute rollup counted each datagram once, redeliveries included.
+    rollup = _rollup(db, device)
+    assert sum(n for _, n, _ in rollup.values()) == 4
+    assert rollup[(yesterday.replace(second=0), "m0")] == ("V", 1, 1.5)
+    assert rollup[(now.replace(second=0), "m0")] == ("V", 2, 11.5)
+    assert rollup[(now.replace(second=0), "m1")] == ("V", 1, 3.5)
+
+
+def _rollup(db, device_id):
+    with db.transaction() as cur:
+        cur.execute("SELECT bucket, metric, unit, n, sum FROM telemetry_1m WHERE device_id = %s", (device_id,))
+        return {(bucket, metric): (unit, n, total) for bucket, metric, unit, n, total in cur.fetchall()}
 
 
 def test_retention_drops_old_partitions_at_start_and_skips_expired_rows(writer_kit):
@@ -70,15 +83,21 @@ def test_retention_drops_old_partitions_at_start_and_skips_expired_rows(writer_k
     kept_day = (now - timedelta(days=5)).date()
     PostgresSeriesStore(db).ensure_partitions({old_day, kept_day})
     assert {partition_name(old_day), partition_name(kept_day)} <= _partitions(db)
+    old_ts = datetime(old_day.year, old_day.month, old_day.day, 12, tzinfo=UTC)
+    kept_ts = datetime(kept_day.year, kept_day.month, kept_day.day, 12, tzinfo=UTC)
+    insert_datagrams(db, [{"device_id": device, "ts": ts, "measurements": [(ts, "m0", 1.0, "V")]}
+                          for ts in (old_ts, kept_ts)])
+    assert set(_rollup(db, device)) == {(old_ts, "m0"), (kept_ts, "m0")}
 
     kit.start("series", kit.settings(WRITERS="series", SERIES_RETENTION_DAYS=30))
     wait_for(lambda: partition_name(old_day) not in _partitions(db), timeout=20, what="old partition dropped")
     assert partition_name(kept_day) in _partitions(db)
+    wait_for(lambda: set(_rollup(db, device)) == {(kept_ts, "m0")}, timeout=20, what="old rollup rows deleted")
 
     too_old = now - timedelta(days=40)
     kit.send(kit.message(device, "telemetry", _body(too_old, 1.0), ts=too_old, seq=1),
                     kit.message(device, "telemetry", _body(now, 2.0), ts=now, seq=2))
-    rows = wait_for(lambda: _rows(db, device), timeout=20, what="fresh row stored")
+    rows = wait_for(lambda: [r for r in _rows(db, device) if r[1] > kept_ts], timeout=20, what="fresh row stored")
     assert [r[0] for r in rows] == [2]  # the expired datagram was acked without recreating its partition
     assert partition_name(too_old.date()) not in _partitions(db)
     assert kit.ready_count(SERIES) == 0

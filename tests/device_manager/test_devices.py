@@ -180,3 +180,25 @@ def test_device_type_list_sort_and_filter(client, auth, uid):
     assert [t["name"] for t in r["items"]] == [f"zulu_{uid}", f"alpha_{uid}"]
     exact = client.get(f"/api/v1/device-types?name=alpha_{uid}", headers=auth["operator"]).get_json()
     assert exact["total"] == 1
+
+
+def test_large_list_totals_are_reused_for_the_cache_ttl_only(app, client, auth, device_type, uid):
+    from device_manager.repositories.counts import CountCache
+
+    now = [0.0]
+    context = app.extensions["device_manager"]
+    saved, context.counts = context.counts, CountCache(ttl=2.0, min_rows=3, clock=lambda: now[0])
+    try:
+        for i in range(3):
+            assert _create(client, auth, device_type["id"], f"c{i}-{uid}").status_code == 201
+        url = f"/api/v1/devices?device_type_id={device_type['id']}&page_size=1"
+        assert client.get(url, headers=auth["viewer"]).get_json()["total"] == 3
+        assert _create(client, auth, device_type["id"], f"c3-{uid}").status_code == 201
+        page = client.get(url, headers=auth["viewer"]).get_json()
+        assert page["total"] == 3 and len(page["items"]) == 1  # the count was reused; the page is fresh
+        now[0] = 2.5
+        assert client.get(url, headers=auth["viewer"]).get_json()["total"] == 4
+        small = client.get(f"{url}&q=c0-{uid}", headers=auth["viewer"]).get_json()
+        assert small["total"] == 1  # below min_rows: never cached
+    finally:
+        context.counts = saved

@@ -35,11 +35,17 @@ def as_dict(series):
     return {(s.metric, s.unit): {p.ts: p.value for p in s.points} for s in series}
 
 
+# Whole-minute bounds and buckets are answered from the telemetry_1m rollup, the others from the raw rows.
+BOUNDS = {"raw": (timedelta(minutes=10, seconds=7), timedelta(minutes=51, seconds=13)),
+          "rollup": (timedelta(minutes=10), timedelta(minutes=51))}
+
+
 @pytest.mark.parametrize("agg", ["mean", "min", "max", "last", "count"])
-@pytest.mark.parametrize("every", ["5m", "1m", "7m", "1h"])
-def test_postgres_aggregates_equal_python(db, dataset, agg, every):
+@pytest.mark.parametrize("every", ["5m", "1m", "7m", "1h", "90s"])
+@pytest.mark.parametrize("bounds", ["raw", "rollup"])
+def test_postgres_aggregates_equal_python(db, dataset, agg, every, bounds):
     device_id, flat = dataset
-    start, end = BASE + timedelta(minutes=10, seconds=7), BASE + timedelta(minutes=51, seconds=13)
+    start, end = (BASE + offset for offset in BOUNDS[bounds])
     q = build_query(device_id, start=start, end=end, every=every, agg=agg)
     got = as_dict(PostgresSeries(db).query(q))
     want = expected(flat, start, end, every=parse_every(every), agg=agg)

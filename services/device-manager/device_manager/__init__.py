@@ -16,6 +16,7 @@ from device_manager.auth import passwords
 from device_manager.auth import tokens as jwt_setup
 from device_manager.errors import error_response
 from device_manager.extensions import Context, IotApi, jwt, limiter
+from device_manager.json_provider import OrjsonProvider
 from device_manager.mqtt import CommandPublisher
 from device_manager.probes import tcp_reachable
 from device_manager.repositories.users import UserRepository
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     settings = _settings(config)
     app = Flask(__name__, static_url_path="/api/v1/static")
+    app.json = OrjsonProvider(app)
     app.config.update(_flask_config(settings))
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     if not app.testing:

@@ -12,6 +12,7 @@ from flask_limiter import Limiter
 from flask_smorest import Api, Blueprint
 from webargs.flaskparser import FlaskParser
 
+from device_manager.repositories.counts import CountCache
 from device_manager.schemas.common import ErrorSchema
 from device_manager.settings import Settings
 from iothub.db import Database
@@ -77,6 +78,7 @@ class Context:
     db: Database
     publisher: object  # device_manager.mqtt.CommandPublisher (or any object with its publish methods)
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    counts: CountCache = field(default_factory=CountCache)  # large list totals, reused for a few seconds
 
 
 def ctx() -> Context:
@@ -87,6 +89,11 @@ def ctx() -> Context:
 def get_db() -> Database:
     """The current app's Database."""
     return ctx().db
+
+
+def get_counts() -> CountCache:
+    """The current app's cache of large list totals."""
+    return ctx().counts
 
 
 def get_settings() -> Settings:

@@ -1,4 +1,7 @@
-"""Series store on the partitioned PostgreSQL `telemetry` table: daily partitions on demand, retention by drop."""
+"""Series store on the partitioned PostgreSQL `telemetry` table: daily partitions on demand, retention by drop.
+
+Each insert also maintains the one-minute rollup `telemetry_1m` through a statement trigger (migration 0160).
+"""
 
 from __future__ import annotations
 
@@ -113,6 +116,11 @@ class PostgresSeriesStore:
             metrics.RETENTION_DROPPED.inc()
             with self._lock:
                 self._known.discard(partition_day(name))
-        if dropped:
-            log.info("series partitions dropped", extra={"partitions": dropped, "cutoff": cutoff.isoformat()})
+        with self._db.transaction() as cur:  # the telemetry_1m rollup (migration 0160) is one table: trim it
+            cur.execute("DELETE FROM telemetry_1m WHERE bucket < %s",
+                        (datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC),))
+            trimmed = cur.rowcount
+        if dropped or trimmed:
+            log.info("series retention applied", extra={"partitions": dropped, "rollup_rows": trimmed,
+                                                        "cutoff": cutoff.isoformat()})
         return dropped

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from device_manager.auth.roles import requires
 from device_manager.errors import Invalid, NotFound
-from device_manager.extensions import get_db, get_settings
+from device_manager.extensions import get_counts, get_db, get_settings
 from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.devices import DeviceRepository
 from device_manager.schemas.devices import (
@@ -34,9 +34,12 @@ class Devices(MethodView):
     @blp.arguments(DeviceListArgs, location="query")
     @blp.response(200, DevicePageSchema)
     def get(self, args):
-        """List devices (filter device_type_id, device_type, status, connection_status, device_id, q)."""
+        """List devices (filter device_type_id, device_type, status, connection_status, device_id, q).
+
+        `total` is exact up to 10,000 matching devices; a larger total may be up to 2 seconds old.
+        """
         req = PageRequest.from_args(args)
-        return page_response(DeviceRepository(get_db()).list(req), req)
+        return page_response(DeviceRepository(get_db(), get_counts()).list(req), req)
 
     @requires(Role.OPERATOR)
     @blp.arguments(DeviceCreateSchema)

@@ -1,4 +1,5 @@
-"""Telemetry from the partitioned PostgreSQL table: one row per datagram, measurements unnested in SQL."""
+"""Telemetry from PostgreSQL: whole-minute aggregates from the `telemetry_1m` rollup, the rest from the
+partitioned `telemetry` table (one row per datagram, measurements unnested in SQL)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,22 @@ _AGG_SQL = {
     "count": "count(*)",
     "last": "(array_agg(m.val ORDER BY m.ts DESC, t.ts DESC, t.seq DESC))[1]",
 }
+# The same aggregates over the one-minute rollup rows (migration 0160), which nest inside any whole-minute bucket.
+_ROLLUP_AGG_SQL = {
+    "mean": "sum(r.sum) / sum(r.n)::double precision",
+    "min": "min(r.min)",
+    "max": "max(r.max)",
+    "count": "sum(r.n)",
+    "last": "(array_agg(r.last_val ORDER BY r.last_ts DESC, r.last_env_ts DESC, r.last_seq DESC))[1]",
+}
+_ROLLUP = """
+SELECT r.metric, r.unit, date_bin(%(every)s, r.bucket, %(origin)s) AS bucket, {agg}
+FROM telemetry_1m r
+WHERE r.device_id = %(device_id)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
+  AND (%(all_metrics)s OR r.metric = ANY(%(metrics)s))
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+MINUTE = timedelta(minutes=1)
 _FROM = """
 FROM telemetry t
 CROSS JOIN LATERAL jsonb_to_recordset(t.measurements)
@@ -48,6 +65,9 @@ class PostgresSeries:
         if q.every is None:
             sql = f"SELECT m.type, m.unit, m.ts, m.val {_FROM} ORDER BY m.type, m.unit, m.ts LIMIT %(limit)s"
             params["limit"] = q.max_points + 1
+        elif _whole_minutes(q):
+            sql = _ROLLUP.format(agg=_ROLLUP_AGG_SQL[q.agg])
+            params.update(every=q.every, origin=ORIGIN)
         else:
             sql = (f"SELECT m.type, m.unit, date_bin(%(every)s, m.ts, %(origin)s) AS bucket, {_AGG_SQL[q.agg]}"
                    f" {_FROM} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
@@ -76,6 +96,11 @@ class PostgresSeries:
         with self._db.transaction() as cur:
             cur.execute(sql, params)
             return [Latest(metric, unit, ts, float(val)) for metric, unit, ts, val in cur.fetchall()]
+
+
+def _whole_minutes(q: TelemetryQuery) -> bool:
+    """Whether the rollup answers the query: minute buckets nest in its buckets and its range."""
+    return q.every % MINUTE == timedelta(0) and all((t - ORIGIN) % MINUTE == timedelta(0) for t in (q.start, q.end))
 
 
 def _group(rows: list[tuple], *, integer: bool) -> list[Series]:
