@@ -88,6 +88,7 @@ def prepare_db(args) -> tuple[str, str, dict, bool]:
         facts = api_seed.describe(dsn)
         if facts["devices"] == args.devices and facts["query_day"]:
             print(f"reusing {name}: {facts}", flush=True)
+            _vacuum_devices(dsn)
             return dsn, name, facts, False
         print(f"{name} holds {facts['devices']} devices, not {args.devices}: seeding it again", flush=True)
         infra.drop_database(name)
@@ -96,7 +97,20 @@ def prepare_db(args) -> tuple[str, str, dict, bool]:
     print(f"seeding {name}: {args.devices:,} devices, ~{plan.expected_rows:,} telemetry rows", flush=True)
     facts = api_seed.seed(dsn, plan)
     print(f"seeded in {facts['timings']['total_s']:.0f} s: {facts}", flush=True)
+    _vacuum_devices(dsn)
     return dsn, name, facts, not args.keep_db
+
+
+def _vacuum_devices(dsn: str) -> None:
+    """Set the devices table's visibility map, as autovacuum does on a live system: the list's count and page
+    queries are index-only scans only when it is set (seen unset after seeding, and the list then took 3x longer)."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("VACUUM (ANALYZE) devices")
+    finally:
+        conn.close()
 
 
 def _exists(name: str) -> bool:
