@@ -125,3 +125,33 @@ def test_a_rejected_part_is_dead_lettered_alone_and_unselected_parts_are_skipped
     assert props.message_id == f"{uid}-2"
     assert props.headers[topology.DL_REASON] == "bad_payload"
     assert props.headers[topology.DL_ROUTING_KEY] == f"telemetry.t.{uid}"
+
+
+def test_an_unreadable_bundle_is_dead_lettered_whole_and_counted(amqp_url, uid):
+    from prometheus_client import REGISTRY
+
+    conn, channel = _channel(amqp_url)
+    channel.queue_purge(SERIES)
+    channel.queue_purge(topology.DEAD_LETTER_QUEUE.name)
+    counted = REGISTRY.get_sample_value("iothub_consumer_messages_total",
+                                        {"queue": SERIES, "outcome": "dead_lettered"}) or 0.0
+    body = b'"one"\n"two"'
+    headers = {bundle.IDS_HEADER: [f"{uid}-1"], bundle.KEYS_HEADER: [f"telemetry.t.{uid}"]}  # two lines, one id
+    channel.confirm_delivery()
+    channel.basic_publish(topology.TELEMETRY_EXCHANGE, BUNDLE_KEY, body,
+                          pika.BasicProperties(delivery_mode=2, content_type=bundle.CONTENT_TYPE, headers=headers))
+    seen: list[bytes] = []
+    consumer, thread = _consume(amqp_url, lambda batch: seen.extend(d.body for d in batch))
+    try:
+        wait_for(lambda: channel.queue_declare(topology.DEAD_LETTER_QUEUE.name, passive=True).method.message_count == 1
+                 and channel.queue_declare(SERIES, passive=True).method.message_count == 0,
+                 timeout=30, what="the bundle parked whole")
+    finally:
+        consumer.stop()
+        thread.join(10)
+    _, props, dead = channel.basic_get(topology.DEAD_LETTER_QUEUE.name, auto_ack=True)
+    conn.close()
+    assert seen == [] and dead == body
+    assert props.headers[topology.DL_REASON] == "bad_bundle"
+    assert REGISTRY.get_sample_value("iothub_consumer_messages_total",
+                                     {"queue": SERIES, "outcome": "dead_lettered"}) == counted + 1

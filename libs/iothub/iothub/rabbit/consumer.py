@@ -145,6 +145,7 @@ class BatchConsumer:
         except ValueError as exc:  # not a bundle we can read: park it whole, like any other poison message
             self._dead_letter(channel, Delivery(body, method.routing_key, method.exchange, headers,
                                                 props.message_id, method.redelivered), Rejected("bad_bundle", str(exc)))
+            CONSUMED.labels(self.config.queue, "dead_lettered").inc()
             channel.basic_ack(method.delivery_tag)
             return
         wanted = [p for p in parts if self._wants(method.exchange, p.routing_key)]
