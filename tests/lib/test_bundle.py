@@ -55,6 +55,23 @@ def _consume(amqp_url, handler):
     return consumer, thread
 
 
+def _dead_letter_one(amqp_url, channel, body, headers, handler):
+    """Publish one bundle to collector.series, consume until it is acked and one letter is parked; return it."""
+    channel.confirm_delivery()
+    channel.basic_publish(topology.TELEMETRY_EXCHANGE, BUNDLE_KEY, body,
+                          pika.BasicProperties(delivery_mode=2, content_type=bundle.CONTENT_TYPE, headers=headers))
+    consumer, thread = _consume(amqp_url, handler)
+    try:
+        wait_for(lambda: channel.queue_declare(SERIES, passive=True).method.message_count == 0
+                 and channel.queue_declare(topology.DEAD_LETTER_QUEUE.name, passive=True).method.message_count == 1,
+                 timeout=30, what="the bundle acked and one letter parked")
+    finally:
+        consumer.stop()
+        thread.join(10)
+    _, props, dead = channel.basic_get(topology.DEAD_LETTER_QUEUE.name, auto_ack=True)
+    return props, dead
+
+
 def test_a_burst_travels_in_fewer_amqp_messages_and_every_part_arrives_once(amqp_url, uid):
     conn, channel = _channel(amqp_url)
     channel.queue_purge(SERIES)
@@ -101,24 +118,13 @@ def test_a_rejected_part_is_dead_lettered_alone_and_unselected_parts_are_skipped
              bundle.Part(b'"hello"', f"hello.t.{uid}", f"{uid}-3"),  # collector.series binds telemetry.# only
              bundle.Part(b'"good-2"', f"telemetry.t.{uid}", f"{uid}-4")]
     body, headers = bundle.pack(parts)
-    channel.confirm_delivery()
-    channel.basic_publish(topology.TELEMETRY_EXCHANGE, BUNDLE_KEY, body,
-                          pika.BasicProperties(delivery_mode=2, content_type=bundle.CONTENT_TYPE, headers=headers))
     seen: list[bytes] = []
 
     def handler(batch):
         seen.extend(d.body for d in batch)
         return {i: Rejected("bad_payload", "cannot parse") for i, d in enumerate(batch) if d.body == b'"bad"'}
 
-    consumer, thread = _consume(amqp_url, handler)
-    try:
-        wait_for(lambda: channel.queue_declare(SERIES, passive=True).method.message_count == 0
-                 and channel.queue_declare(topology.DEAD_LETTER_QUEUE.name, passive=True).method.message_count == 1,
-                 timeout=30, what="bundle acked and one dead letter")
-    finally:
-        consumer.stop()
-        thread.join(10)
-    _, props, dead = channel.basic_get(topology.DEAD_LETTER_QUEUE.name, auto_ack=True)
+    props, dead = _dead_letter_one(amqp_url, channel, body, headers, handler)
     conn.close()
     assert sorted(seen) == [b'"bad"', b'"good-1"', b'"good-2"']
     assert dead == b'"bad"'
@@ -137,19 +143,8 @@ def test_an_unreadable_bundle_is_dead_lettered_whole_and_counted(amqp_url, uid):
                                         {"queue": SERIES, "outcome": "dead_lettered"}) or 0.0
     body = b'"one"\n"two"'
     headers = {bundle.IDS_HEADER: [f"{uid}-1"], bundle.KEYS_HEADER: [f"telemetry.t.{uid}"]}  # two lines, one id
-    channel.confirm_delivery()
-    channel.basic_publish(topology.TELEMETRY_EXCHANGE, BUNDLE_KEY, body,
-                          pika.BasicProperties(delivery_mode=2, content_type=bundle.CONTENT_TYPE, headers=headers))
     seen: list[bytes] = []
-    consumer, thread = _consume(amqp_url, lambda batch: seen.extend(d.body for d in batch))
-    try:
-        wait_for(lambda: channel.queue_declare(topology.DEAD_LETTER_QUEUE.name, passive=True).method.message_count == 1
-                 and channel.queue_declare(SERIES, passive=True).method.message_count == 0,
-                 timeout=30, what="the bundle parked whole")
-    finally:
-        consumer.stop()
-        thread.join(10)
-    _, props, dead = channel.basic_get(topology.DEAD_LETTER_QUEUE.name, auto_ack=True)
+    props, dead = _dead_letter_one(amqp_url, channel, body, headers, lambda batch: seen.extend(d.body for d in batch))
     conn.close()
     assert seen == [] and dead == body
     assert props.headers[topology.DL_REASON] == "bad_bundle"
