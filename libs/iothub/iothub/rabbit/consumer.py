@@ -80,7 +80,13 @@ class BatchConsumer:
         self._attempts: dict[str, int] = {}
         self._pending: list[Delivery] = []
         self._first_at = 0.0
-        self._bindings = next((q.bindings for q in topology.QUEUES if q.name == config.queue), None)
+        # Binding patterns per exchange, to pick bundle parts; None for queues outside the topology (take all).
+        queue = next((q for q in topology.QUEUES if q.name == config.queue), None)
+        self._patterns: dict[str, list[str]] | None = None
+        if queue is not None:
+            self._patterns = {}
+            for exchange, key in queue.bindings:
+                self._patterns.setdefault(exchange, []).append(key)
         self.connected = threading.Event()
 
     def stop(self) -> None:
@@ -157,9 +163,9 @@ class BatchConsumer:
 
     def _wants(self, exchange: str, routing_key: str) -> bool:
         """Whether this queue's bindings select a bundle part (queues outside the topology take every part)."""
-        if self._bindings is None:
+        if self._patterns is None:
             return True
-        return bundle.wanted(routing_key, [key for ex, key in self._bindings if ex == exchange])
+        return bundle.wanted(routing_key, self._patterns.get(exchange, ()))
 
     def _flush(self, conn, channel) -> None:
         batch, self._pending = self._pending, []

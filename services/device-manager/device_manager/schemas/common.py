@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import marshmallow as ma
@@ -47,7 +48,7 @@ class Items(fields.List):
     (docs/benchmarks-api.md); same output. Schemas with dump hooks or unusual fields take the ordinary path."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        plan = self._plan()
+        plan = self._plan
         if value is None or plan is None or not all(isinstance(row, dict) for row in value):
             return super()._serialize(value, attr, obj, **kwargs)
         out = []
@@ -60,22 +61,23 @@ class Items(fields.List):
             out.append(item)
         return out
 
+    @functools.cached_property
     def _plan(self) -> list[tuple[str, str, object]] | None:
-        try:
-            return self.__dict__["_fast_plan"]
-        except KeyError:
-            pass
+        """(output key, row key, field serializer) per dumped field, or None when marshmallow must do the dump."""
         schema = self.inner.schema if isinstance(self.inner, fields.Nested) else None
-        plan = None
-        hooks = {key[0] if isinstance(key, tuple) else key for key, names in schema._hooks.items() if names} \
-            if schema is not None else set()
-        if schema is not None and not any(str(tag).endswith("dump") for tag in hooks):
-            dump = schema.dump_fields
-            if all(f._CHECK_ATTRIBUTE and f.dump_default is ma.missing and "." not in (f.attribute or n)
+        if schema is None or _has_dump_hooks(schema):
+            return None
+        dump = schema.dump_fields
+        if not all(f._CHECK_ATTRIBUTE and f.dump_default is ma.missing and "." not in (f.attribute or n)
                    for n, f in dump.items()):
-                plan = [(f.data_key or n, f.attribute or n, f._serialize) for n, f in dump.items()]
-        self.__dict__["_fast_plan"] = plan
-        return plan
+            return None
+        return [(f.data_key or n, f.attribute or n, f._serialize) for n, f in dump.items()]
+
+
+def _has_dump_hooks(schema: ma.Schema) -> bool:
+    # marshmallow keys its hooks by tag, or by (tag, many) in older releases.
+    tags = {key[0] if isinstance(key, tuple) else key for key, names in schema._hooks.items() if names}
+    return any(str(tag).endswith("dump") for tag in tags)
 
 
 def page_schema(item_schema: type[ma.Schema], name: str | None = None) -> type[ma.Schema]:
