@@ -41,8 +41,9 @@ def test_duplicates_are_dropped_and_counted(edge, device, make_device, tap):
     dev = make_device()
     out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
     before = sample("iothub_collector_duplicates_total", source="mqtt")
+    sent = {seq: telemetry(dev, seq) for seq in (1, 2, 3)}  # a duplicate is the same message delivered again
     for seq in (1, 2, 2, 1, 3, 2):
-        device.send(dev, telemetry(dev, seq))
+        device.send(dev, sent[seq])
     wait_for(lambda: sample("iothub_collector_duplicates_total", source="mqtt") - before == 3, what="3 duplicates")
     settle(edge)
     assert sorted(b["seq"] for b in out.bodies()) == [1, 2, 3]
@@ -53,8 +54,9 @@ def test_gap_is_counted_and_published_as_a_notice(edge, device, make_device, tap
     notices = tap(topology.NOTICES_EXCHANGE, [topology.notice_key("gap", device_type, dev)])
     out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
     missing_before = sample("iothub_collector_missing_messages_total")
+    sent = {seq: telemetry(dev, seq) for seq in (1, 2, 4, 7)}  # built in device order: 4 is older than 7
     for seq in (1, 2, 7, 4):
-        device.send(dev, telemetry(dev, seq))
+        device.send(dev, sent[seq])
     wait_for(lambda: len(out.drain()) == 4, what="4 messages (the late 4 fills the gap)")
     notice = GapNotice.decode(wait_for(notices.drain, what="gap notice")[0][1])
     assert (notice.device_id, notice.expected_seq, notice.received_seq, notice.missing) == (dev, 3, 7, 4)

@@ -32,21 +32,23 @@ def _assert_error(response, status: int, reason: str | None = None):
 def test_accepted_message_is_on_the_exchange_when_202_returns(edge, make_device, tap):
     dev = make_device()
     out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
-    response = _post(edge, telemetry(dev, 1, n=2))
+    first = telemetry(dev, 1, n=2)
+    response = _post(edge, first)
     assert response.status_code == 202
     assert response.json() == {"status": "accepted", "msg_id": message_id(dev, 0, 1)}
     body = wait_for(out.bodies, what="the message")[0]
     assert (body["source"], body["seq"], body["msg_id"]) == ("http", 1, message_id(dev, 0, 1))
-    again = _post(edge, telemetry(dev, 1))
+    again = _post(edge, first)  # a client retrying the same body
     assert again.status_code == 202 and again.json()["status"] == "duplicate"
 
 
 def test_http_and_mqtt_share_the_sequence_state(edge, device, make_device, tap):
     dev = make_device()
     out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
-    device.send(dev, telemetry(dev, 5))
+    five = telemetry(dev, 5)
+    device.send(dev, five)
     wait_for(lambda: len(out.drain()) == 1, what="mqtt message")
-    assert _post(edge, telemetry(dev, 5)).json()["status"] == "duplicate"
+    assert _post(edge, five).json()["status"] == "duplicate"  # the same message by the other path
     assert _post(edge, telemetry(dev, 6)).json()["status"] == "accepted"
 
 

@@ -18,8 +18,9 @@ def test_state_is_flushed_while_running_and_reloaded_after_restart(start_edge, d
     edge = start_edge()
     dev = make_device()
     out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    sent = {seq: telemetry(dev, seq) for seq in range(1, 8)}  # as the device made them; sent below out of order
     for seq in (1, 2, 3, 6, 3):
-        device.send(dev, telemetry(dev, seq))
+        device.send(dev, sent[seq])
     # Flushed by the periodic flusher (0.2 s in tests), not by a stop.
     row = wait_for(lambda: (r := _row(db, dev)) and r[1] == 6 and r[5] == 1 and r, what="flushed row")
     assert row[0] == 0 and row[3:] == (1, 2, 1)
@@ -28,7 +29,7 @@ def test_state_is_flushed_while_running_and_reloaded_after_restart(start_edge, d
     restarted = start_edge(client_id=edge.settings.mqtt_client_id + "-b")
     dups = sample("iothub_collector_duplicates_total", source="mqtt")
     for seq in (2, 5, 7):
-        device.send(dev, telemetry(dev, seq))
+        device.send(dev, sent[seq])
     wait_for(lambda: len(out.drain()) == 6, what="late 5 and next 7 after the restart")
     assert [b["seq"] for b in out.bodies()][-2:] == [5, 7]
     wait_for(lambda: sample("iothub_collector_duplicates_total", source="mqtt") - dups == 1, what="seq 2 duplicate")

@@ -35,12 +35,13 @@ def _device(port: int, device_id: str) -> mqtt.Client:
     return client
 
 
-def _publish(client: mqtt.Client, device_id: str, seq: int, voltage: float) -> None:
-    ts = _now()
+def _publish(client: mqtt.Client, device_id: str, seq: int, voltage: float, ts: str | None = None) -> str:
+    ts = ts or _now()
     body = {"v": 2, "device_id": device_id, "ts": ts, "seq": seq, "msg_type": "telemetry",
             "measurements": [{"ts": ts, "type": "voltage_dc", "val": voltage, "unit": "V"},
                              {"ts": ts, "type": "current_dc", "val": 300.0, "unit": "A"}]}
     client.publish(device_topic(device_id, "telemetry"), orjson.dumps(body), qos=1).wait_for_publish(10)
+    return ts
 
 
 def _archived_lines(s3_port: int, bucket: str, device_id: str) -> list[dict]:
@@ -80,8 +81,8 @@ def test_breaching_reading_flows_to_stores_event_and_signed_webhook(platform, db
     client = _device(mqtt_broker.port, device_id)
     try:
         _publish(client, device_id, 0, 750.0)
-        _publish(client, device_id, 1, 950.0)  # breaches voltage_dc > 900
-        _publish(client, device_id, 1, 950.0)  # duplicate: dropped by the collector
+        sent = _publish(client, device_id, 1, 950.0)  # breaches voltage_dc > 900
+        _publish(client, device_id, 1, 950.0, ts=sent)  # the same message again: dropped by the collector
         _publish(client, device_id, 2, 760.0)
     finally:
         client.loop_stop()

@@ -54,7 +54,8 @@ class Queue:
 
 SERIES_QUEUE = Queue("collector.series", ((TELEMETRY_EXCHANGE, "telemetry.#"),))
 ARCHIVE_QUEUE = Queue("collector.archive", ((TELEMETRY_EXCHANGE, "#"),))
-STATE_QUEUE = Queue("collector.state", ((TELEMETRY_EXCHANGE, "#"),))
+# Seen notices (duplicates, dead-lettered messages) keep a device's last_seen and online status true.
+STATE_QUEUE = Queue("collector.state", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "seen.#")))
 DEAD_LETTER_QUEUE = Queue("iot.dead_letters", ((DEAD_LETTER_EXCHANGE, ""),))
 RULE_ENGINE_QUEUE = Queue("rule-engine.input", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "#")))
 NOTIFIER_QUEUE = Queue("notifier.events", ((EVENTS_EXCHANGE, "#"),))

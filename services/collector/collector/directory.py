@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from iothub.errors import Unavailable
 
 log = logging.getLogger(__name__)
-Entry = tuple[str, str | None]  # (device type name, ingest token sha256 hex)
+
+
+class Entry(NamedTuple):
+    """What the collector needs to know of a registered device."""
+
+    device_type: str
+    token_hash: str | None  # sha256 hex of the HTTP ingest token
+    registration: str | None = None  # devices.id: a device deleted and registered again gets a new one
 
 
 class DeviceSource(Protocol):
@@ -85,12 +92,16 @@ class DeviceDirectory:
                 self._misses.pop(device_id, None)
         return entry
 
+    def lookup(self, device_id: str) -> Entry | None:
+        """The device's entry, None when it is not registered."""
+        return self._entry(device_id)
+
     def device_type(self, device_id: str) -> str | None:
         """The device's type name, None when it is not registered."""
         entry = self._entry(device_id)
-        return entry[0] if entry else None
+        return entry.device_type if entry else None
 
     def token_hash(self, device_id: str) -> str | None:
         """sha256 hex of the device's HTTP ingest token."""
         entry = self._entry(device_id)
-        return entry[1] if entry else None
+        return entry.token_hash if entry else None

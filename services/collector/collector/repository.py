@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from array import array
+
 import psycopg2.extras
 
-from collector.seq import DeviceSeq
+from collector.directory import Entry
+from collector.seq import SLOTS, DeviceSeq, new_prints
 from iothub.db import Database
 
-_DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash FROM devices d
+_DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash, d.id::text FROM devices d
               JOIN device_types t ON t.id = d.device_type_id"""
 _UPSERT = """INSERT INTO device_seq_tracking (device_id, epoch, last_seq, window_bits, gaps_total, missing_total,
-                 duplicates_total, reboots_total, boot_at, updated_at) VALUES %s
+                 duplicates_total, reboots_total, boot_at, last_ts, prints, registration, updated_at) VALUES %s
              ON CONFLICT (device_id) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq,
                  window_bits = EXCLUDED.window_bits, gaps_total = EXCLUDED.gaps_total,
                  missing_total = EXCLUDED.missing_total, duplicates_total = EXCLUDED.duplicates_total,
-                 reboots_total = EXCLUDED.reboots_total, boot_at = EXCLUDED.boot_at, updated_at = now()"""
+                 reboots_total = EXCLUDED.reboots_total, boot_at = EXCLUDED.boot_at, last_ts = EXCLUDED.last_ts,
+                 prints = EXCLUDED.prints, registration = EXCLUDED.registration, updated_at = now()"""
 
 
 def _signed64(bits: int) -> int:
@@ -28,26 +32,34 @@ class PostgresDevices:
     def __init__(self, db: Database):
         self._db = db
 
-    def all(self) -> dict[str, tuple[str, str | None]]:
+    def all(self) -> dict[str, Entry]:
         """Every registered device."""
         with self._db.transaction() as cur:
             cur.execute(_DEVICES)
-            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+            return {row[0]: Entry(row[1], row[2], row[3]) for row in cur.fetchall()}
 
-    def one(self, device_id: str) -> tuple[str, str | None] | None:
+    def one(self, device_id: str) -> Entry | None:
         """One device, None when it is not registered."""
         with self._db.transaction() as cur:
             cur.execute(_DEVICES + " WHERE d.device_id = %s", (device_id,))
             row = cur.fetchone()
-        return (row[1], row[2]) if row else None
+        return Entry(row[1], row[2], row[3]) if row else None
 
 
 _SEQ_COLUMNS = """SELECT device_id, epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
-                         reboots_total, boot_at FROM device_seq_tracking"""
+                         reboots_total, boot_at, last_ts, prints, registration::text FROM device_seq_tracking"""
+
+
+def _prints(raw: bytes | memoryview | None) -> array:
+    """The stored fingerprint ring; a row written before fingerprints existed has none."""
+    if raw is None or len(raw) != 4 * SLOTS:
+        return new_prints()
+    return array("I", bytes(raw))
 
 
 def _seq(row: tuple) -> DeviceSeq:
-    return DeviceSeq(row[0], row[1], row[2], row[3] % 2**64, row[4], row[5], row[6], row[7], row[8])
+    return DeviceSeq(row[0], row[1], row[2], row[3] % 2**64, row[4], row[5], row[6], row[7], row[8], row[9],
+                     _prints(row[10]), row[11])
 
 
 class PostgresSeqStore:
@@ -72,6 +84,8 @@ class PostgresSeqStore:
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one statement."""
         values = [(r.device_id, r.epoch, r.last_seq, _signed64(r.window_bits), r.gaps_total, r.missing_total,
-                   r.duplicates_total, r.reboots_total, r.boot_at) for r in rows]
+                   r.duplicates_total, r.reboots_total, r.boot_at, r.last_ts, r.prints.tobytes(), r.registration)
+                  for r in rows]
         with self._db.transaction() as cur:
-            psycopg2.extras.execute_values(cur, _UPSERT, values, template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,now())")
+            psycopg2.extras.execute_values(cur, _UPSERT, values,
+                                           template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::uuid,now())")

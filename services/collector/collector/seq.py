@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +12,10 @@ MODULUS = 2**32
 HALF = 2**31
 WINDOW = 64
 WINDOW_MASK = 2**64 - 1
+SLOTS = 128  # fingerprint ring: seq % SLOTS; a power of two that divides 2^32 and holds the window plus last_seq
+# A jump "forward" across the 2^32 wrap longer than this is a restart of the counter, not a wrap: a device sending
+# every second needs 136 years to wrap once, never mind losing 65,536 messages exactly there.
+WRAP_SLACK = 2**16
 # A redelivered hello repeats its ts and uptime exactly; 1 s absorbs uptime rounding, while a quick reboot
 # (after an OTA, or a crash loop) moves the boot time by more and must start a new epoch.
 BOOT_TOLERANCE = timedelta(seconds=1)
@@ -21,12 +26,13 @@ class Status(StrEnum):
     """What the tracker decided about one sequenced message."""
 
     FIRST = "first"  # first message ever seen from the device
+    RENEWED = "renewed"  # first message of a device registered anew under the same id: its history starts over
     NEXT = "next"  # the expected seq
     GAP = "gap"  # a jump forward; `missing` seqs were skipped
     LATE = "late"  # below last_seq, inside the window, not seen before: fills a gap
     REBOOT = "reboot"  # the device restarted: a new epoch begins with this message
     RETRY = "retry"  # seen before but its publish failed, so it is accepted again
-    DUPLICATE = "duplicate"  # seen already (or too old to tell): drop
+    DUPLICATE = "duplicate"  # a redelivery of a message already accepted (or too old to tell): drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,11 @@ class Verdict:
         return self.status is not Status.DUPLICATE
 
 
+def new_prints() -> array:
+    """An empty fingerprint ring (0 = no fingerprint known)."""
+    return array("I", bytes(4 * SLOTS))
+
+
 @dataclass(slots=True)
 class DeviceSeq:
     """One device's sequence state; mirrors a device_seq_tracking row."""
@@ -57,10 +68,24 @@ class DeviceSeq:
     duplicates_total: int = 0
     reboots_total: int = 0
     boot_at: datetime | None = None
+    last_ts: datetime | None = None  # latest device ts accepted in this epoch: a redelivery never exceeds it
+    prints: array = field(default_factory=new_prints)  # fingerprint of each seen seq in the window, by seq % SLOTS
+    registration: str | None = None  # devices.id of the registration this history belongs to
     dirty: bool = field(default=True, compare=False)
 
 
 Loader = Callable[[str], "DeviceSeq | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the tracker reads from one message besides its seq."""
+
+    msg_type: str = "telemetry"
+    uptime_s: int | None = None  # hellos only
+    ts: datetime | None = None  # the envelope's device time
+    print_: int = 0  # 32-bit fingerprint of the content (0: unknown)
+    registration: str | None = None
 
 
 class SequenceTracker:
@@ -91,32 +116,45 @@ class SequenceTracker:
         return st
 
     def observe(self, device_id: str, seq: int, *, msg_type: str = "telemetry", uptime_s: int | None = None,
-                ts: datetime | None = None) -> Verdict:
+                ts: datetime | None = None, print_: int = 0, registration: str | None = None) -> Verdict:
         """Classify one message and update the state."""
+        seen = Seen(msg_type, uptime_s, ts, print_, registration)
         st = self.state(device_id)
-        boot = ts - timedelta(seconds=uptime_s) if ts is not None and uptime_s is not None else None
-        if st is None:
-            self._devices[device_id] = DeviceSeq(device_id, 0, seq, boot_at=boot)
-            return Verdict(Status.FIRST, 0)
+        boot = seen.ts - timedelta(seconds=seen.uptime_s) if seen.ts and seen.uptime_s is not None else None
+        if st is None or (registration is not None and st.registration not in (None, registration)):
+            return self._begin(device_id, st, seq, seen, boot)
+        if registration is not None and st.registration is None:
+            st.registration = registration  # a state stored before registrations were tracked: adopt it
+            st.dirty = True
         if self._retry.pop((device_id, st.epoch, seq), None) is not None:
             return Verdict(Status.RETRY, st.epoch)
         forward = (seq - st.last_seq) % MODULUS
-        if msg_type == "hello" and self._is_reboot_hello(st, forward, uptime_s, boot):
-            return self._reboot(st, seq, boot)
+        if seen.msg_type == "hello" and self._is_reboot_hello(st, forward, seen.uptime_s, boot):
+            return self._reboot(st, seq, seen, boot)
         if 0 < forward < HALF:
-            return self._advance(st, seq, forward, boot if msg_type == "hello" else None)
-        return self._behind(st, seq, (MODULUS - forward) % MODULUS, boot)
+            if seq < st.last_seq and forward > WRAP_SLACK:  # "forward" only by wrapping round: a restart at 0
+                return self._reboot(st, seq, seen, boot)
+            return self._advance(st, seq, forward, seen, boot if seen.msg_type == "hello" else None)
+        return self._behind(st, seq, (MODULUS - forward) % MODULUS, seen, boot)
 
-    def _behind(self, st: DeviceSeq, seq: int, behind: int, boot: datetime | None) -> Verdict:
-        if 0 < behind <= WINDOW:
-            bit = 1 << (behind - 1)
-            if not st.window_bits & bit:
+    def _behind(self, st: DeviceSeq, seq: int, behind: int, seen: Seen, boot: datetime | None) -> Verdict:
+        # At or below last_seq. A redelivery repeats a message already accepted, so it is never later than the
+        # latest one and has the same content; a new boot's message is later, or says something else.
+        if seen.ts is not None and st.last_ts is not None and seen.ts > st.last_ts:
+            return self._reboot(st, seq, seen, boot)
+        if behind <= WINDOW:
+            bit = 1 << (behind - 1) if behind else 0
+            if bit and not st.window_bits & bit:
                 st.window_bits |= bit
+                st.prints[seq % SLOTS] = seen.print_
                 st.dirty = True
                 return Verdict(Status.LATE, st.epoch)
-        elif behind > WINDOW and seq < behind:
+            known = st.prints[seq % SLOTS]
+            if seen.print_ and known and seen.print_ != known:
+                return self._reboot(st, seq, seen, boot)
+        elif seq < behind:
             # Far below the last seq and nearer to 0 than to it: the device restarted counting.
-            return self._reboot(st, seq, boot)
+            return self._reboot(st, seq, seen, boot)
         st.duplicates_total += 1
         st.dirty = True
         return Verdict(Status.DUPLICATE, st.epoch)
@@ -127,13 +165,16 @@ class SequenceTracker:
         # A hello at or below last_seq: a new boot, unless it is a redelivery of this boot's hello.
         return st.boot_at is None or boot is None or abs(boot - st.boot_at) > BOOT_TOLERANCE
 
-    def _advance(self, st: DeviceSeq, seq: int, forward: int, boot: datetime | None) -> Verdict:
+    def _advance(self, st: DeviceSeq, seq: int, forward: int, seen: Seen, boot: datetime | None) -> Verdict:
         expected = (st.last_seq + 1) % MODULUS
         if forward <= WINDOW:
             st.window_bits = ((st.window_bits << forward) | (1 << (forward - 1))) & WINDOW_MASK
         else:
             st.window_bits = 0
         st.last_seq = seq
+        st.prints[seq % SLOTS] = seen.print_
+        if seen.ts is not None and (st.last_ts is None or seen.ts > st.last_ts):
+            st.last_ts = seen.ts
         if boot is not None:
             st.boot_at = boot
         st.dirty = True
@@ -143,14 +184,29 @@ class SequenceTracker:
         st.missing_total += forward - 1
         return Verdict(Status.GAP, st.epoch, expected, forward - 1)
 
-    def _reboot(self, st: DeviceSeq, seq: int, boot: datetime | None) -> Verdict:
-        st.epoch += 1
+    @staticmethod
+    def _restart(st: DeviceSeq, seq: int, seen: Seen, boot: datetime | None) -> None:
         st.last_seq = seq
         st.window_bits = 0
-        st.reboots_total += 1
+        st.prints = new_prints()
+        st.prints[seq % SLOTS] = seen.print_
+        st.last_ts = seen.ts
         st.boot_at = boot
         st.dirty = True
+
+    def _reboot(self, st: DeviceSeq, seq: int, seen: Seen, boot: datetime | None) -> Verdict:
+        st.epoch += 1
+        st.reboots_total += 1
+        self._restart(st, seq, seen, boot)
         return Verdict(Status.REBOOT, st.epoch)
+
+    def _begin(self, device_id: str, old: DeviceSeq | None, seq: int, seen: Seen, boot: datetime | None) -> Verdict:
+        # A new device, or a replacement unit under the same id: nothing of the old one's sequence applies, but
+        # epochs keep counting up so that msg_id = uuid5(device_id/epoch/seq) never names an old unit's message.
+        epoch = 0 if old is None else old.epoch + 1
+        st = self._devices[device_id] = DeviceSeq(device_id, epoch, seq, registration=seen.registration)
+        self._restart(st, seq, seen, boot)
+        return Verdict(Status.FIRST if old is None else Status.RENEWED, epoch)
 
     def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
         """The publish of an accepted message failed: accept that seq once more when it comes back."""
@@ -165,7 +221,8 @@ class SequenceTracker:
             if st.dirty and st.device_id not in waiting:
                 st.dirty = False
                 rows.append(DeviceSeq(st.device_id, st.epoch, st.last_seq, st.window_bits, st.gaps_total,
-                                      st.missing_total, st.duplicates_total, st.reboots_total, st.boot_at))
+                                      st.missing_total, st.duplicates_total, st.reboots_total, st.boot_at,
+                                      st.last_ts, array("I", st.prints), st.registration))
         return rows
 
     def mark_dirty(self, device_ids: list[str]) -> None:

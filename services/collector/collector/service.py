@@ -7,11 +7,16 @@ import hmac
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
+
+from collector.directory import Entry
+from collector.liveness import SeenNotices
 from collector.seq import DeviceSeq, SequenceTracker, Status, Verdict
 from iothub import topology
 from iothub.contract import GapNotice, IngestMessage, InvalidMessage, Reason, parse
@@ -33,7 +38,10 @@ class Publisher(Protocol):
 
 
 class Directory(Protocol):
-    """Known devices: device_id -> device type and HTTP token hash."""
+    """Known devices: device_id -> device type, HTTP token hash and registration."""
+
+    def lookup(self, device_id: str) -> Entry | None:
+        """The device's entry, None when the device is unknown."""
 
     def device_type(self, device_id: str) -> str | None:
         """The device's type name, None when the device is unknown."""
@@ -53,6 +61,12 @@ class SeqStore(Protocol):
 
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one transaction."""
+
+
+def fingerprint(body: dict) -> int:
+    """32-bit print of a message's content; the same message sent twice (or to two brokers) prints the same."""
+    # Canonical (sorted keys) so a copy serialised again by another path still matches; 0 means "unknown".
+    return zlib.crc32(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)) or 1
 
 
 class Observer(Protocol):
@@ -86,7 +100,7 @@ class Ingest:
     """Turns raw device bytes into confirmed broker messages; `done` runs once per message."""
 
     def __init__(self, publisher: Publisher, directory: Directory, store: SeqStore, observer: Observer, *,
-                 max_bytes: int, reboot_uptime_s: int, prefix: str = ""):
+                 max_bytes: int, reboot_uptime_s: int, prefix: str = "", seen_interval: float = 1.0):
         self._publisher = publisher
         self._directory = directory
         self._store = store
@@ -97,6 +111,7 @@ class Ingest:
         self._lock = threading.Lock()
         self._preload()
         self._flights: set[_Flight] = set()
+        self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
 
     def _preload(self) -> None:
         try:
@@ -119,8 +134,8 @@ class Ingest:
             except (ValueError, TypeError) as exc:  # e.g. a status message whose "v" int() cannot read
                 raise InvalidMessage(Reason.WRONG_TYPE, str(exc)[:200]) from None
             self._observer.received(source, env.msg_type)
-            device_type = self._directory.device_type(env.device_id)
-            if device_type is None:
+            entry = self._directory.lookup(env.device_id)
+            if entry is None:
                 raise InvalidMessage(Reason.UNKNOWN_DEVICE, f"device {env.device_id} is not registered")
             if require_token and not self._token_ok(env.device_id, token):
                 self._finish(source, done, Outcome(REJECTED, reason=Reason.UNAUTHORIZED, detail="bad device token"))
@@ -128,9 +143,21 @@ class Ingest:
         except InvalidMessage as exc:
             if exc.reason is not Reason.UNKNOWN_DEVICE:
                 self._observer.received(source, expected_type or "unknown")
+                self._note_rejected(topic_device_id)
             self.dead_letter(raw, exc.reason, exc.detail, source=source, routing_key=routing_key, done=done)
             return
-        self._publish(env, device_type, source, done, received)
+        self._publish(env, entry, source, done, received)
+
+    def _note_rejected(self, device_id: str | None) -> None:
+        # A registered device whose message is dead-lettered is still alive; an unknown sender is nobody's.
+        if device_id is None:
+            return
+        try:
+            entry = self._directory.lookup(device_id)
+        except Unavailable:
+            return
+        if entry is not None:
+            self._seen.note(device_id, entry.device_type, "rejected")
 
     def reject(self, raw: bytes, reason: Reason, detail: str, *, source: str, routing_key: str, done: Done) -> None:
         """Count and park a message rejected before parsing (unknown topic, oversized HTTP body)."""
@@ -149,17 +176,20 @@ class Ingest:
 
         self._publisher.publish(topology.DEAD_LETTER_EXCHANGE, "", raw, confirmed, headers=headers)
 
-    def _publish(self, env: Envelope, device_type: str, source: str, done: Done, received: float) -> None:
+    def _publish(self, env: Envelope, entry: Entry, source: str, done: Done, received: float) -> None:
         flight = None
+        device_type = entry.device_type
         if env.is_sequenced:
+            uptime = env.body["uptime_s"] if env.msg_type == "hello" else None  # validated only in hellos
+            print_ = fingerprint(env.body)
             with self._lock:
-                uptime = env.body["uptime_s"] if env.msg_type == "hello" else None  # validated only in hellos
                 verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type, uptime_s=uptime,
-                                                ts=env.ts)
+                                                ts=env.ts, print_=print_, registration=entry.registration)
                 if verdict.accepted:
                     flight = _Flight()
                     self._flights.add(flight)
             if not verdict.accepted:
+                self._seen.note(env.device_id, device_type, "duplicate")
                 self._finish(source, done, Outcome(DUPLICATE, verdict=verdict))
                 return
         else:

@@ -1,4 +1,4 @@
-"""Turn broker bodies (IngestMessage or GapNotice JSON) into evaluator inputs."""
+"""Turn broker bodies (IngestMessage, GapNotice or SeenNotice JSON) into evaluator inputs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def decode(body: bytes) -> Input:
             return Input("gap", d["device_id"], d["device_type"], int(d["epoch"]), int(d["received_seq"]),
                          parse_time(d["ts"]), parse_time(d["ts"]),
                          body={k: int(d[k]) for k in ("expected_seq", "received_seq", "missing")})
+        if d.get("kind") == "seen":  # heard, nothing published (a duplicate or a dead letter): still alive
+            at = parse_time(d["received_at"])
+            return Input("seen", d["device_id"], d["device_type"], -1, -1, at, at, body={"why": str(d["why"])})
         payload = d["body"]
         if not isinstance(payload, dict):
             raise TypeError("body.body is not an object")

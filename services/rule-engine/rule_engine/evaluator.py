@@ -91,6 +91,10 @@ class Evaluator:
         if inp.kind == "gap":
             self._gap(ch, prog, inp)
             return
+        if inp.kind == "seen":  # any message is a sign of life, even one that was not published
+            prog.last_seen = max(prog.last_seen, inp.received_at)
+            self._back_online(ch, inp)
+            return
         if not prog.accept(inp.epoch, inp.seq):
             ch.duplicates += 1
             return
@@ -226,7 +230,7 @@ class Evaluator:
                 continue
             rule = self.index.builtin("offline", device_id, prog.device_type)
             heard = max(prog.last_seen, self.started_at)
-            if rule is not None and now - heard >= self.index.offline_limit(rule, prog.device_type):
+            if rule is not None and now - heard >= self.index.offline_limit(rule, prog.device_type, device_id):
                 found.append(device_id)
         return found
 
@@ -237,7 +241,7 @@ class Evaluator:
             rule = self.index.builtin("offline", device_id, prog.device_type) if prog else None
             if rule is None or not prog.last_seen:
                 continue
-            limit = self.index.offline_limit(rule, prog.device_type)
+            limit = self.index.offline_limit(rule, prog.device_type, device_id)
             if ch.now - max(prog.last_seen, self.started_at) >= limit:
                 self._offline(ch, device_id, prog.device_type, silent=ch.now - prog.last_seen, limit=limit,
                               last_seen=prog.last_seen, reason="silent", received_at=None)

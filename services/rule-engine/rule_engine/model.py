@@ -149,7 +149,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Input:
-    """A decoded broker message: a device message (kind "msg") or a gap notice (kind "gap")."""
+    """A decoded broker message: a device message (kind "msg"), a gap notice ("gap") or a seen notice ("seen")."""
 
     kind: str
     device_id: str
@@ -163,12 +163,19 @@ class Input:
     body: dict = field(default_factory=dict)
 
 
+Intervals = tuple[float | None, float | None]  # a device's configured (send_interval_s, hello_interval_s)
+
+
 class RuleIndex:
     """Enabled rules indexed so a measurement only meets the rules that can apply to it."""
 
-    def __init__(self, rules: list[Rule], intervals: dict[str, tuple[int, int]] | None = None):
+    def __init__(self, rules: list[Rule], intervals: dict[str, tuple[int, int]] | None = None,
+                 device_intervals: dict[str, Intervals] | None = None):
         self.rules = {r.id: r for r in rules}
         self.intervals = intervals or {}  # device_type -> (send_interval_s, hello_interval_s)
+        # device_id -> the intervals its last accepted update_config set (None: the type's); shared, kept fresh
+        # by RuleService, so a rules reload does not forget them.
+        self.device_intervals = device_intervals if device_intervals is not None else {}
         self._by_metric: dict[str, tuple[dict, dict, list]] = {}
         self._builtin: dict[str, tuple[dict, dict, list]] = {k: ({}, {}, []) for k in BUILTIN_KINDS}
         for rule in rules:
@@ -205,9 +212,13 @@ class RuleIndex:
                 return found[0]
         return None
 
-    def offline_limit(self, rule: Rule, device_type: str | None) -> float:
-        """Seconds of silence after which a device of this type counts as offline."""
+    def offline_limit(self, rule: Rule, device_type: str | None, device_id: str = "") -> float:
+        """Seconds of silence after which a device counts as offline: factor x max(send, hello) of its current
+        configuration (spec REQ-ONLINE-001), each interval falling back to its device type's."""
         send, hello = self.intervals.get(device_type or "", (10, 60))
+        own = self.device_intervals.get(device_id)
+        if own is not None:
+            send, hello = own[0] or send, own[1] or hello
         return float(rule.params.get("factor", 2)) * max(send, hello)
 
 

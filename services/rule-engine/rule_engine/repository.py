@@ -15,7 +15,7 @@ from iothub.errors import Unavailable
 from rule_engine.changes import Changes, Key
 from rule_engine.evaluator import ExpiredCommand
 from rule_engine.leader import FENCE_SQL
-from rule_engine.model import Event, Progress, Rule, RuleState
+from rule_engine.model import Event, Intervals, Progress, Rule, RuleState
 from rule_engine.service import StaleRules
 
 _RULE_COLUMNS = ("id::text, name, kind, scope, device_id, device_type, metric, operator, threshold, severity, "
@@ -33,6 +33,14 @@ FULL JOIN (SELECT * FROM events WHERE status <> 'resolved' AND rule_id IS NOT NU
        ON e.rule_id = rs.rule_id AND e.device_id = rs.device_id"""
 _PROGRESS_SQL = """SELECT device_id, device_type, epoch, seq, window_bits,
        coalesce(extract(epoch FROM last_seen), 0)::float8, gap_epoch, gap_seq FROM rule_engine_devices"""
+# The reported configuration is what the device accepted (update_config acks, merged by the state writer).
+_INTERVALS_SQL = """
+SELECT d.device_id,
+       CASE WHEN jsonb_typeof(c.reported -> 'send_interval_s') = 'number'
+            THEN (c.reported ->> 'send_interval_s')::float8 END,
+       CASE WHEN jsonb_typeof(c.reported -> 'hello_interval_s') = 'number'
+            THEN (c.reported ->> 'hello_interval_s')::float8 END
+FROM device_configs c JOIN devices d ON d.id = c.device_id WHERE c.reported IS NOT NULL"""
 _EXPIRE_SQL = """
 WITH expired AS (
     UPDATE commands c SET status = 'expired', detail = coalesce(c.detail, 'not acknowledged before expires_at')
@@ -151,6 +159,13 @@ class PostgresStore:
             cur.execute("SELECT name, send_interval_s, hello_interval_s FROM device_types")
             intervals = {name: (send, hello) for name, send, hello in cur.fetchall()}
         return rules, intervals
+
+    def device_intervals(self, device_ids: Sequence[str] | None = None) -> dict[str, Intervals]:
+        """Per device, the send/hello intervals of its reported (applied) configuration, where it has them."""
+        where = "" if device_ids is None else " AND d.device_id = ANY(%s)"
+        with self.db.transaction() as cur:
+            cur.execute(_INTERVALS_SQL + where, () if device_ids is None else (list(device_ids),))
+            return {row[0]: (row[1], row[2]) for row in cur.fetchall() if row[1] or row[2]}
 
     def load_state(self) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
         """Rule state with its open events, and device progress."""

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from rule_engine.changes import Changes, Key
 from rule_engine.evaluator import Evaluator, ExpiredCommand
-from rule_engine.model import Input, Progress, Rule, RuleIndex, RuleState
+from rule_engine.model import Input, Intervals, Progress, Rule, RuleIndex, RuleState
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,16 @@ class Store(Protocol):
     def load_state(self) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
         """Persisted rule state (with open events) and device progress."""
 
+    def device_intervals(self, device_ids: Sequence[str] | None = None) -> dict[str, Intervals]:
+        """The intervals each device's applied configuration sets (all devices that have one, or these)."""
+
 
 class RuleService:
     """Thread-safe: the consumer thread and the sweeper share one in-memory state under a lock."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time, min_reload_s: float = 2.0,
                  max_rule_age_s: float = 30.0, command_batch: int = 500, persist_seen_s: float = 30.0,
-                 offline_max_lag_s: float = 30.0):
+                 offline_max_lag_s: float = 30.0, intervals_refresh_s: float = 30.0):
         self.store = store
         self.clock = clock
         self.min_reload_s = min_reload_s
@@ -59,8 +62,11 @@ class RuleService:
         self.command_batch = command_batch
         self.persist_seen_s = persist_seen_s
         self.offline_max_lag_s = offline_max_lag_s  # while the input queue lags this much, silence proves nothing
+        self.intervals_refresh_s = intervals_refresh_s
         self.lag = 0.0
         self.started_at = clock()
+        self._device_intervals: dict[str, Intervals] = {}
+        self._intervals_at = -1e18
         self.lock = threading.RLock()
         self.rules_version = 0
         self._dirty = False
@@ -77,7 +83,7 @@ class RuleService:
         self._loaded_at = time.monotonic()
         rules, intervals = self.store.load_rules()
         self.rules_version += 1
-        return RuleIndex(rules, intervals)
+        return RuleIndex(rules, intervals, self._device_intervals)
 
     def rules_changed(self) -> None:
         """A rules-changed notice arrived: reload soon (debounced)."""
@@ -104,15 +110,37 @@ class RuleService:
     def sweep(self) -> Changes:
         """Expire unacknowledged commands and detect silent devices."""
         self.refresh_rules()
+        self._refresh_intervals()
         with self.lock:
             behind = self.lag > self.offline_max_lag_s
             devices = set() if behind else set(self.evaluator.offline_candidates(self.clock()))
+        if devices:  # judge by the configuration as stored now, not as cached up to intervals_refresh_s ago
+            fresh = self.store.device_intervals(sorted(devices))
+            with self.lock:
+                for device_id in devices:
+                    self._set_intervals(device_id, fresh.get(device_id))
 
         def run(ev: Evaluator, ch: Changes, expired: list[ExpiredCommand]) -> None:
             ev.command_timeouts(ch, expired)
             ev.sweep_offline(ch, devices)
 
         return self._atomically(run, devices, expire=True)
+
+    def _refresh_intervals(self) -> None:
+        now = time.monotonic()
+        if now - self._intervals_at < self.intervals_refresh_s:
+            return
+        fresh = self.store.device_intervals()
+        with self.lock:
+            self._device_intervals.clear()  # in place: the current RuleIndex holds this very dict
+            self._device_intervals.update(fresh)
+        self._intervals_at = now
+
+    def _set_intervals(self, device_id: str, intervals: Intervals | None) -> None:
+        if intervals is None:
+            self._device_intervals.pop(device_id, None)
+        else:
+            self._device_intervals[device_id] = intervals
 
     def _atomically(self, work: Callable, devices: set[str], *, expire: bool = False) -> Changes:
         for _ in range(3):

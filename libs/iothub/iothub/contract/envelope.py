@@ -131,7 +131,8 @@ def _check_measurements(body: dict) -> None:
         # Fast path for the well-formed item (the collector's hot loop); anything else gets the exact reason below.
         if type(item) is dict:
             ts, kind, val, unit = item.get("ts"), item.get("type"), item.get("val"), item.get("unit")
-            if (type(kind) is str and type(unit) is str and 0 < len(kind) <= 64 and len(unit) <= 16
+            if (type(kind) is str and 0 < len(kind) <= 64
+                    and ((type(unit) is str and len(unit) <= 16) or "unit" not in item)
                     and type(val) in (int, float) and math.isfinite(val) and type(ts) is str
                     and (ts in good_ts or _good_ts(ts, good_ts))):
                 continue
@@ -154,7 +155,7 @@ def _check_measurement(i: int, item: Any) -> None:
         parse_ts(item.get("ts"), "ts")
         kind = _require(item, "type", str)
         _number(item, "val")
-        unit = _require(item, "unit", str)
+        unit = _require(item, "unit", str) if "unit" in item else ""  # absent: dimensionless (spec v2, pf)
     except InvalidMessage as exc:
         raise InvalidMessage(exc.reason, f"measurements[{i}].{exc.detail}") from None
     if not kind or len(kind) > 64 or len(unit) > 16:

@@ -86,3 +86,27 @@ class GapNotice:
         d = orjson.loads(raw)
         return cls(d["device_id"], d["device_type"], int(d["epoch"]), int(d["expected_seq"]),
                    int(d["received_seq"]), int(d["missing"]), d["ts"])
+
+
+@dataclass(frozen=True, slots=True)
+class SeenNotice:
+    """Published by the collector when a device was heard but nothing of it was published: a duplicate or a
+    dead-lettered message. Any message is a sign of life (spec REQ-ONLINE-001)."""
+
+    device_id: str
+    device_type: str
+    why: str  # "duplicate" | "rejected"
+    received_at: str
+
+    def encode(self) -> bytes:
+        """Serialise for the broker."""
+        return orjson.dumps({"kind": "seen", "device_id": self.device_id, "device_type": self.device_type,
+                             "why": self.why, "received_at": self.received_at})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SeenNotice:
+        """Parse a seen notice; raises ValueError/KeyError/TypeError on a foreign payload."""
+        d = orjson.loads(raw)
+        if d.get("kind") != "seen":
+            raise ValueError("not a seen notice")
+        return cls(str(d["device_id"]), str(d["device_type"]), str(d["why"]), str(d["received_at"]))

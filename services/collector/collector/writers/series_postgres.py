@@ -38,6 +38,14 @@ WHERE i.inhparent = 'telemetry'::regclass
 """
 
 
+def _with_units(items: list) -> list:
+    """Measurements with `unit` "" where the device sent none (dimensionless, spec v2), so rollups and queries
+    group them like any other; the raw archive keeps what the device sent."""
+    if all("unit" in m for m in items):
+        return items
+    return [m if "unit" in m else {**m, "unit": ""} for m in items]
+
+
 class PostgresSeriesStore:
     """One row per datagram; a redelivered datagram hits the primary key and is ignored."""
 
@@ -61,7 +69,7 @@ class PostgresSeriesStore:
         if not keep:
             return 0
         rows = [(r.msg.device_id, r.ts, r.msg.msg_id, r.msg.device_type, r.msg.epoch, r.msg.seq,
-                 orjson.dumps(r.msg.body["measurements"]).decode(), r.received_at) for r in keep]
+                 orjson.dumps(_with_units(r.msg.body["measurements"])).decode(), r.received_at) for r in keep]
         self.ensure_partitions({r.ts.date() for r in keep})
         try:
             inserted = self._insert(rows)

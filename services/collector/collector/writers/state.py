@@ -11,6 +11,7 @@ from typing import Protocol
 
 from collector.writers import metrics
 from collector.writers.decode import Decoded, DeliveryLike, decode_batch, parse_time
+from iothub.contract import SeenNotice
 from iothub.errors import Rejected
 
 WRITER = "state"
@@ -29,6 +30,7 @@ class DeviceState:
     status_at: datetime | None = None  # collector receipt time of the message that decided the status
     fw_version: str | None = None
     fw_at: datetime | None = None  # device time of the hello that carried fw_version
+    broker_connections: int | None = None  # brokers the device is connected to right now (hello)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +113,44 @@ def _fold_device(devices: dict[str, DeviceState], item: Decoded) -> None:
     fw = body.get("fw_version") if msg.msg_type == "hello" else None
     if isinstance(fw, str) and fw and (state.fw_at is None or item.ts >= state.fw_at):
         state.fw_version, state.fw_at = fw[:64], item.ts
+        links = body.get("broker_connections")
+        state.broker_connections = links if type(links) is int and links >= 0 else None
 
 
-def collapse(decoded: Sequence[Decoded]) -> tuple[StateBatch, dict[int, Rejected]]:
+def _fold_seen(devices: dict[str, DeviceState], notice: SeenNotice) -> None:
+    # Heard but not published (a duplicate, a dead letter): alive at the time the collector heard it.
+    at = parse_time(notice.received_at)
+    state = devices.get(notice.device_id)
+    if state is None:
+        state = devices[notice.device_id] = DeviceState(notice.device_id, at)
+    state.last_seen = max(state.last_seen, at)
+    if state.status_at is None or at > state.status_at:
+        state.status, state.status_at = "online", at
+
+
+def split_seen(batch: Sequence[DeliveryLike]) -> tuple[list[DeliveryLike], list[int], dict[int, SeenNotice]]:
+    """Separate seen notices (from iot.notices) from device messages; returns messages, their batch indexes and
+    the notices by index."""
+    messages, indexes, notices = [], [], {}
+    for index, delivery in enumerate(batch):
+        if delivery.body.startswith(b'{"kind"'):
+            try:
+                notice = SeenNotice.decode(delivery.body)
+                parse_time(notice.received_at)
+                notices[index] = notice
+                continue
+            except (ValueError, KeyError, TypeError):
+                pass  # not a notice after all: decoded (and rejected) with the messages
+        messages.append(delivery)
+        indexes.append(index)
+    return messages, indexes, notices
+
+
+def collapse(decoded: Sequence[Decoded], seen: Sequence[SeenNotice] = ()) -> tuple[StateBatch, dict[int, Rejected]]:
     """Reduce a batch to one change per device, command and OTA job."""
     devices: dict[str, DeviceState] = {}
+    for notice in seen:
+        _fold_seen(devices, notice)
     acks: dict[str, Ack] = {}
     ota: dict[str, OtaProgress] = {}
     rejected: dict[int, Rejected] = {}
@@ -155,9 +190,10 @@ class StateWriter:
     def __call__(self, batch: Sequence[DeliveryLike]) -> dict[int, Rejected]:
         """Apply a batch; returns the messages that can never be applied."""
         started = time.monotonic()
-        decoded, rejected = decode_batch(batch)
-        collapsed, bad = collapse(decoded)
-        rejected.update(bad)
+        messages, indexes, notices = split_seen(batch)
+        decoded, rejected = decode_batch(messages)
+        collapsed, bad = collapse(decoded, list(notices.values()))
+        rejected = {indexes[i]: exc for i, exc in {**rejected, **bad}.items()}
         try:
             self._store.apply(collapsed)
         except Exception:
