@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from iothub.errors import Unavailable
@@ -29,6 +30,9 @@ class DeviceSource(Protocol):
     def one(self, device_id: str) -> Entry | None:
         """One device, None when unknown."""
 
+    def watch(self, on_change: Callable[[str | None], None], stop: threading.Event) -> None:
+        """Block, calling on_change(device_id) per change and on_change(None) when changes may have been lost."""
+
 
 class DeviceDirectory:
     """Implements collector.service.Directory over a DeviceSource."""
@@ -42,13 +46,26 @@ class DeviceDirectory:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> DeviceDirectory:
         """Load every device (best effort) and refresh on a daemon thread."""
         self.refresh()
         self._thread = threading.Thread(target=self._run, name="device-directory", daemon=True)
         self._thread.start()
+        self._watcher = threading.Thread(target=self._source.watch, args=(self._changed, self._stop),
+                                         name="device-directory-watch", daemon=True)
+        self._watcher.start()
         return self
+
+    def _changed(self, device_id: str | None) -> None:
+        # Forget the entry: the next message looks the device up again (deleted: refused; new unit: new history).
+        if device_id is None:
+            self.refresh()
+            return
+        with self._lock:
+            self._devices.pop(device_id, None)
+            self._misses.pop(device_id, None)
 
     def stop(self) -> None:
         """Stop refreshing."""

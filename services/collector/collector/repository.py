@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from array import array
+from collections.abc import Callable
 
 import psycopg2.extras
 
 from collector.directory import Entry
 from collector.seq import SLOTS, DeviceSeq, new_prints
 from iothub.db import Database
+from iothub.db.listen import listen
+
+DEVICES_CHANNEL = "iothub_devices"  # migration 0103: a device_id per registration change
 
 _DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash, d.id::text FROM devices d
               JOIN device_types t ON t.id = d.device_type_id"""
@@ -44,6 +49,10 @@ class PostgresDevices:
             cur.execute(_DEVICES + " WHERE d.device_id = %s", (device_id,))
             row = cur.fetchone()
         return Entry(row[1], row[2], row[3]) if row else None
+
+    def watch(self, on_change: Callable[[str | None], None], stop: threading.Event) -> None:
+        """Call on_change(device_id) per registration change, on_change(None) when changes may have been missed."""
+        listen(self._db.dsn, DEVICES_CHANNEL, on_change, stop)
 
 
 _SEQ_COLUMNS = """SELECT device_id, epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
