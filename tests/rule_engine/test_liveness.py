@@ -40,9 +40,35 @@ def test_a_seen_notice_resolves_an_open_offline_event():
 def test_the_limit_follows_each_devices_applied_intervals_over_its_types():
     ev = engine(OFFLINE, intervals={"t1": (10, 30)})
     run(ev, [reading("slow", 0, T0, 1), reading("fast", 0, T0, 1), reading("typed", 0, T0, 1)])
-    ev.index.device_intervals.update({"slow": (600.0, None), "fast": (1.0, 5.0)})
+    ev.index.device_intervals.update({"slow": (600.0, None, None), "fast": (1.0, 5.0, None)})
     assert ev.index.offline_limit(OFFLINE, "t1", "slow") == 1200  # 2 x max(600, type's 30)
     assert ev.index.offline_limit(OFFLINE, "t1", "fast") == 10
     assert ev.index.offline_limit(OFFLINE, "t1", "typed") == 60
     assert sorted(ev.offline_candidates(T0 + 11)) == ["fast"]
     assert sorted(ev.offline_candidates(T0 + 61)) == ["fast", "typed"]
+
+
+REDUNDANCY = Rule("red", "Broker redundancy lost", kind="redundancy",
+                  message_template="{device_id} is connected to {value} of its {expected} broker(s)")
+
+
+def _hello(device: str, seq: int, at: float, links: int) -> Input:
+    body = {"fw_version": "2.1.0", "uptime_s": 100, "broker_connections": links, "buf_usage_pct": 0}
+    return Input("msg", device, "t1", 1, seq, at, at, "hello", f"{device}/{seq}", body)
+
+
+def test_a_meter_below_its_configured_broker_count_raises_an_alert_until_it_reconnects():
+    ev = engine(REDUNDANCY)
+    ev.index.device_intervals["m1"] = (10.0, 60.0, 3)  # its applied configuration names three brokers
+    assert changes_of(run(ev, [_hello("m1", 1, T0, 3)])) == []
+    ch = run(ev, [_hello("m1", 2, T0 + 60, 2)])
+    assert changes_of(ch) == ["opened"]
+    assert ch.outbox[0].payload["event"]["message"] == "m1 is connected to 2 of its 3 broker(s)"
+    assert changes_of(run(ev, [_hello("m1", 3, T0 + 120, 3)])) == ["resolved"]
+
+
+def test_redundancy_is_judged_only_where_an_expectation_exists():
+    ev = engine(REDUNDANCY)
+    assert changes_of(run(ev, [_hello("m2", 1, T0, 1)])) == []  # no broker list, no minimum: nothing to say
+    ev.index = type(ev.index)([Rule("red", "r", kind="redundancy", params={"min_connections": 2})])
+    assert changes_of(run(ev, [_hello("m2", 2, T0 + 1, 1)])) == ["opened"]

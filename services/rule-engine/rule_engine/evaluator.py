@@ -111,6 +111,8 @@ class Evaluator:
                 self._measure(ch, inp, m)
         elif inp.msg_type == "ota_status":
             self._ota(ch, inp)
+        elif inp.msg_type == "hello":
+            self._redundancy(ch, inp)
 
     def _measure(self, ch: Changes, inp: Input, m: dict) -> None:
         rules = self.index.for_metric(m["type"], inp.device_id, inp.device_type)
@@ -185,6 +187,24 @@ class Evaluator:
                    "detail": detail}
         self._builtin_hit(ch, rule, inp.device_id, inp.device_type, ts=inp.ts, value=None, trigger=trigger,
                           received_at=inp.received_at, detail=detail, cmd_id=trigger["cmd_id"])
+
+    def _redundancy(self, ch: Changes, inp: Input) -> None:
+        rule = self.index.builtin("redundancy", inp.device_id, inp.device_type)
+        links = inp.body.get("broker_connections")
+        if rule is None or type(links) is not int:
+            return
+        expected = self.index.expected_brokers(rule, inp.device_id)
+        if expected is None:
+            return
+        key = (rule.id, inp.device_id)
+        if links >= expected:
+            st = ch.peek(key)
+            if st is not None and st.event is not None:
+                ch.resolve(ch.state(key), inp.ts, inp.received_at)
+            return
+        trigger = {"broker_connections": links, "expected": expected}
+        self._builtin_hit(ch, rule, inp.device_id, inp.device_type, ts=inp.ts, value=float(links), trigger=trigger,
+                          received_at=inp.received_at, expected=expected)
 
     def _back_online(self, ch: Changes, inp: Input) -> None:
         rule = self.index.builtin("offline", inp.device_id, inp.device_type)

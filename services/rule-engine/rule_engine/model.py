@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 THRESHOLD = "threshold"
-BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout")
+BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 OPERATORS = {"gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le,
              "eq": operator.eq, "neq": operator.ne}
@@ -163,7 +163,8 @@ class Input:
     body: dict = field(default_factory=dict)
 
 
-Intervals = tuple[float | None, float | None]  # a device's configured (send_interval_s, hello_interval_s)
+# A device's applied configuration as far as rules need it: (send_interval_s, hello_interval_s, broker count).
+Intervals = tuple[float | None, float | None, int | None]
 
 
 class RuleIndex:
@@ -220,6 +221,15 @@ class RuleIndex:
         if own is not None:
             send, hello = own[0] or send, own[1] or hello
         return float(rule.params.get("factor", 2)) * max(send, hello)
+
+    def expected_brokers(self, rule: Rule, device_id: str) -> int | None:
+        """How many brokers a device should be connected to: the length of the broker list its applied
+        configuration names, else the rule's `min_connections`; None when neither says (nothing to judge)."""
+        own = self.device_intervals.get(device_id)
+        if own is not None and own[2]:
+            return int(own[2])
+        minimum = rule.params.get("min_connections")
+        return int(minimum) if isinstance(minimum, int | float) and not isinstance(minimum, bool) else None
 
 
 class _Blank(dict):

@@ -39,7 +39,8 @@ SELECT d.device_id,
        CASE WHEN jsonb_typeof(c.reported -> 'send_interval_s') = 'number'
             THEN (c.reported ->> 'send_interval_s')::float8 END,
        CASE WHEN jsonb_typeof(c.reported -> 'hello_interval_s') = 'number'
-            THEN (c.reported ->> 'hello_interval_s')::float8 END
+            THEN (c.reported ->> 'hello_interval_s')::float8 END,
+       CASE WHEN jsonb_typeof(c.reported -> 'brokers') = 'array' THEN jsonb_array_length(c.reported -> 'brokers') END
 FROM device_configs c JOIN devices d ON d.id = c.device_id WHERE c.reported IS NOT NULL"""
 _EXPIRE_SQL = """
 WITH expired AS (
@@ -165,7 +166,7 @@ class PostgresStore:
         where = "" if device_ids is None else " AND d.device_id = ANY(%s)"
         with self.db.transaction() as cur:
             cur.execute(_INTERVALS_SQL + where, () if device_ids is None else (list(device_ids),))
-            return {row[0]: (row[1], row[2]) for row in cur.fetchall() if row[1] or row[2]}
+            return {row[0]: (row[1], row[2], row[3]) for row in cur.fetchall() if any(row[1:])}
 
     def load_state(self) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
         """Rule state with its open events, and device progress."""
