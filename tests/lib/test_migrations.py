@@ -11,4 +11,4 @@ def test_migrations_are_idempotent(pg_dsn, db):
         assert [r[0] for r in cur.fetchall()] == ["power_meter_ac", "power_meter_dc"]
         cur.execute("SELECT kind FROM rules WHERE kind <> 'threshold' AND scope = 'all' AND created_by IS NULL "
                     "ORDER BY kind")
-        assert [r[0] for r in cur.fetchall()] == ["command_timeout", "offline", "ota_failed", "seq_gap"]
+        assert [r[0] for r in cur.fetchall()] == ["command_timeout", "offline", "ota_failed", "redundancy", "seq_gap"]
