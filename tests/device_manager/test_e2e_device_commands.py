@@ -66,6 +66,23 @@ def test_command_reaches_device_and_ack_comes_back_accepted(client, auth, fleet)
     assert wait_for(lambda: status() == "accepted", timeout=30, what="command accepted")
 
 
+def test_update_config_reaches_device_flat_and_its_ack_is_audited(client, auth, fleet):
+    device = _online_device(client, auth, fleet)
+    desired = {"send_interval_s": 8, "hello_interval_s": 30}
+    put = client.put(f"/api/v1/devices/{device}/config", headers=auth["operator"], json=desired)
+    assert put.status_code == 200, put.get_json()
+    assert put.get_json()["command"]["params"] == desired
+
+    def config():
+        return client.get(f"/api/v1/devices/{device}/config", headers=auth["viewer"]).get_json()
+
+    shown = wait_for(lambda: (c := config())["in_sync"] and c, timeout=30, what="device reported the config")
+    assert shown["reported"] == desired and shown["reported_version"] == 1
+    history = client.get(f"/api/v1/devices/{device}/config/history", headers=auth["viewer"]).get_json()["items"]
+    assert [(h["cmd_id"], h["applied"], h["config"], h["config_version"]) for h in history] == [
+        (put.get_json()["command"]["cmd_id"], desired, desired, 1)]
+
+
 def test_ota_rollout_walks_to_success(client, auth, fleet):
     device = _online_device(client, auth, fleet)
     created = client.post("/api/v1/ota/rollouts", headers=auth["operator"], json={

@@ -34,6 +34,7 @@ MATRIX = [
     ("DELETE", f"/api/v1/devices/{NOPE}/ingest-token", "operator", None, 404),
     ("GET", f"/api/v1/devices/{NOPE}/config", "viewer", None, 404),
     ("PUT", f"/api/v1/devices/{NOPE}/config", "operator", {"send_interval_s": 5}, 404),
+    ("GET", f"/api/v1/devices/{NOPE}/config/history", "viewer", None, 404),
     ("GET", f"/api/v1/devices/{NOPE}/commands", "viewer", None, 404),
     ("POST", f"/api/v1/devices/{NOPE}/commands", "operator", {"cmd": "reboot"}, 404),
     ("GET", "/api/v1/commands", "viewer", None, 200),

@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     publisher = CommandPublisher(settings.mqtt_host, settings.mqtt_port, client_id=settings.mqtt_client_id,
                                  username=settings.mqtt_username, password=settings.mqtt_password,
                                  topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,
-                                 timeout=settings.mqtt_publish_timeout_s)
+                                 timeout=settings.mqtt_publish_timeout_s, qos=settings.command_qos)
     context = Context(settings=settings, db=db, publisher=publisher,
                       checks={"database": db.ping, "mqtt": publisher.is_connected,
                               "amqp": tcp_reachable(settings.amqp_url, 5672)})

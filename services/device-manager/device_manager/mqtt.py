@@ -1,4 +1,4 @@
-"""Command publisher: one long-lived paho client per app, QoS 1, PUBACK awaited with a timeout."""
+"""Command publisher: one long-lived paho client per app, QoS 2 (or 1), the QoS handshake awaited with a timeout."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ class CommandPublisher:
     """Connects lazily (after a gunicorn fork) and reconnects by itself through paho's loop thread."""
 
     def __init__(self, host: str, port: int, *, client_id: str, username: str | None = None,
-                 password: str | None = None, topic_prefix: str = "", keepalive: int = 30, timeout: float = 5.0):
-        self.host, self.port, self.keepalive, self.timeout = host, port, keepalive, timeout
+                 password: str | None = None, topic_prefix: str = "", keepalive: int = 30, timeout: float = 5.0,
+                 qos: int = 2):
+        self.host, self.port, self.keepalive, self.timeout, self.qos = host, port, keepalive, timeout, qos
         self.topic_prefix = topic_prefix
         self._client_id = f"{client_id}-{uuid.uuid4().hex[:8]}"  # gunicorn workers must not share an id
         self._credentials = (username, password)
@@ -61,15 +62,16 @@ class CommandPublisher:
         return self._connected.is_set()
 
     def publish_many(self, commands: Iterable[Outgoing]) -> set[str]:
-        """Publish every command at QoS 1; returns the cmd_ids the broker acknowledged within the timeout."""
+        """Publish every command at the configured QoS; the cmd_ids whose handshake completed within the timeout."""
         client = self._ensure()
         deadline = time.monotonic() + self.timeout
         self._connected.wait(max(0.0, deadline - time.monotonic()))
         pending = []
         for c in commands:
-            payload = encode_command(c.cmd_id, c.cmd, c.params)
-            pending.append((c.cmd_id, client.publish(command_topic(c.device_id, self.topic_prefix), payload, qos=1)))
+            topic, payload = command_topic(c.device_id, self.topic_prefix), encode_command(c.cmd_id, c.cmd, c.params)
+            pending.append((c.cmd_id, client.publish(topic, payload, qos=self.qos)))
         acked = set()
+        # paho marks a message published on PUBCOMP at QoS 2 (the broker has taken it over), on PUBACK at QoS 1.
         for cmd_id, info in pending:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))

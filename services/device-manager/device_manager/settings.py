@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env, mqtt_fields, service_fields, store_fields
+from iothub.settings import Env, SettingsError, mqtt_fields, service_fields, store_fields
+
+COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Settings:
     mqtt_topic_prefix: str
     mqtt_keepalive: int
     mqtt_publish_timeout_s: float
+    command_qos: int  # commands count as sent once this QoS handshake completes (PUBCOMP at 2, PUBACK at 1)
     # auth
     jwt_secret_key: str
     access_token_minutes: int
@@ -66,6 +69,7 @@ def load(env: Env | None = None) -> Settings:
         db_pool_max=env.int("DB_POOL_MAX", 10),
         prometheus_multiproc_dir=env.optional("PROMETHEUS_MULTIPROC_DIR"),
         mqtt_publish_timeout_s=env.float("MQTT_PUBLISH_TIMEOUT_S", 5.0),
+        command_qos=_command_qos(env),
         jwt_secret_key=env.secret("JWT_SECRET_KEY", environment=environment,
                                   dev_default="development-only-jwt-secret-change-me"),
         access_token_minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", 15),
@@ -80,3 +84,10 @@ def load(env: Env | None = None) -> Settings:
         series_backend=env.str("SERIES_BACKEND", "postgres"),
         **store_fields(env),
     )
+
+
+def _command_qos(env: Env) -> int:
+    qos = env.int("COMMAND_QOS", 2)
+    if qos not in COMMAND_QOS:
+        raise SettingsError(f"COMMAND_QOS must be 1 or 2, got {qos}")
+    return qos

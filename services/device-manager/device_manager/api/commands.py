@@ -29,16 +29,16 @@ blp = Blueprint("commands", __name__, url_prefix="/api/v1", description="Command
 @blp.arguments(CommandCreateSchema)
 @blp.response(201, CommandSchema)
 def send(body, device_id):
-    """Create a command and publish it at QoS 1 to iot/{device_id}/command; status is sent once the broker acks."""
-    _check(body["cmd"], body["params"])
+    """Create a command and publish it at QoS 2 to iot/{device_id}/command; status is sent once the broker has it."""
+    params = _check(body["cmd"], body["params"])
     repo = CommandRepository(get_db())
     mqtt_id = repo.device_identity(device_id)
     if mqtt_id is None:
         raise NotFound("Device not found")
     cmd_id = rules.new_cmd_id()
-    repo.create({"cmd_id": cmd_id, "device_uuid": device_id, "cmd": body["cmd"], "params": body["params"],
+    repo.create({"cmd_id": cmd_id, "device_uuid": device_id, "cmd": body["cmd"], "params": params,
                  "created_by": current_actor(), "expires_at": rules.expiry(body["expires_in_s"])})
-    rules.dispatch(ctx().publisher, repo, [rules.Outgoing(mqtt_id, cmd_id, body["cmd"], body["params"])])
+    rules.dispatch(ctx().publisher, repo, [rules.Outgoing(mqtt_id, cmd_id, body["cmd"], params)])
     return repo.get(cmd_id)
 
 
@@ -82,21 +82,21 @@ def read(cmd_id):
 @blp.response(202, BulkResultSchema)
 def send_bulk(body):
     """Send one command to every device matching the selectors (decommissioned excluded unless status is given)."""
-    _check(body["cmd"], body["params"])
+    params = _check(body["cmd"], body["params"])
     repo = CommandRepository(get_db())
     filters = {k: body[k] for k in ("device_type", "device_type_id", "status", "connection_status") if k in body}
     if "device_ids" in body:
         filters["ids"] = body["device_ids"]
     bulk_id = rules.new_cmd_id()
-    created = repo.create_for_devices(filters, body["cmd"], body["params"], bulk_id=bulk_id,
+    created = repo.create_for_devices(filters, body["cmd"], params, bulk_id=bulk_id,
                                       created_by=current_actor(), expires_at=rules.expiry(body["expires_in_s"]))
-    outgoing = [rules.Outgoing(mqtt_id, cmd_id, body["cmd"], body["params"]) for cmd_id, mqtt_id in created]
+    outgoing = [rules.Outgoing(mqtt_id, cmd_id, body["cmd"], params) for cmd_id, mqtt_id in created]
     sent = rules.dispatch(ctx().publisher, repo, outgoing)
     return {"bulk_id": bulk_id, "count": len(created), "sent": len(sent)}
 
 
-def _check(cmd: str, params: dict) -> None:
+def _check(cmd: str, params: dict) -> dict:
     try:
-        rules.check(cmd, params)
+        return rules.check(cmd, params)
     except rules.CommandError as exc:
         raise Invalid(str(exc), {"json": exc.field_errors}) from exc

@@ -43,14 +43,13 @@ class Rollouts(MethodView):
     @blp.arguments(RolloutCreateSchema)
     @blp.response(201, RolloutSchema)
     def post(self, body):
-        """Start a rollout: one start_ota command {fw_version, url, sha256, size} per target device."""
+        """Start a rollout: one start_ota {fw_version, fw_url, fw_sha256, fw_size_bytes} per target device."""
         filters = {k: body[k] for k in ("device_type", "device_type_id", "status") if k in body}
         if "device_ids" in body:
             filters["ids"] = body["device_ids"]
-        rollout, targets = OtaRepository(get_db()).create(body, filters, current_actor(),
+        params = command_rules.ota_params(body["fw_version"], body["url"], body["sha256"], body["size_bytes"])
+        rollout, targets = OtaRepository(get_db()).create(body, params, filters, current_actor(),
                                                           command_rules.expiry(body["expires_in_s"]))
-        params = {"fw_version": body["fw_version"], "url": body["url"], "sha256": body["sha256"],
-                  "size": body["size_bytes"]}
         outgoing = [command_rules.Outgoing(mqtt_id, cmd_id, "start_ota", params) for cmd_id, mqtt_id in targets]
         sent = command_rules.dispatch(ctx().publisher, CommandRepository(get_db()), outgoing)
         return {**_with_summary(rollout), "sent": len(sent)}

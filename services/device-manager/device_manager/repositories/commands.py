@@ -30,9 +30,10 @@ class CommandRepository:
     def insert(self, cur, rows: Sequence[dict[str, Any]]) -> None:
         """Insert command rows inside the caller's transaction (cmd_id, device_uuid, cmd, params, ...)."""
         execute_values(cur, "INSERT INTO commands (id, device_id, cmd, params, bulk_id, rollout_id, created_by, "
-                            "expires_at) VALUES %s",
+                            "expires_at, config_version) VALUES %s",
                        [(r["cmd_id"], r["device_uuid"], r["cmd"], json.dumps(r["params"]), r.get("bulk_id"),
-                         r.get("rollout_id"), r.get("created_by"), r["expires_at"]) for r in rows], page_size=1000)
+                         r.get("rollout_id"), r.get("created_by"), r["expires_at"], r.get("config_version"))
+                        for r in rows], page_size=1000)
 
     def create(self, row: dict[str, Any]) -> None:
         """Insert one command in its own transaction."""

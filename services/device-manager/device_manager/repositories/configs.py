@@ -6,14 +6,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from device_manager.pagination import Page, PageRequest
+from device_manager.repositories.base import Filters, fetch_page
 from device_manager.repositories.commands import CommandRepository
 from iothub.db import Database
 
 COLUMNS = "c.desired, c.version, c.reported, c.reported_version, c.reported_at, c.updated_by, c.updated_at"
+HISTORY_COLUMNS = "h.id, h.cmd_id, h.applied, h.config, h.config_version, h.applied_at, h.recorded_at"
+HISTORY_SORT = {"applied_at": "h.applied_at", "recorded_at": "h.recorded_at"}
 
 
 class ConfigRepository:
-    """device_configs rows (the collector writes the reported* columns)."""
+    """device_configs rows and their audit, device_config_history (the collector writes reported* and the audit)."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -44,6 +48,12 @@ class ConfigRepository:
                 return device["device_id"], None
             cur.execute("UPDATE device_configs SET desired = %s, version = %s, updated_by = %s, updated_at = now() "
                         "WHERE device_id = %s", (json.dumps(desired), version, actor, device_uuid))
-            row = command(device["device_id"], version)
+            # The params are the device's flat keys; the version it delivers is kept beside them for the collector.
+            row = {**command(device["device_id"], version), "config_version": version}
             CommandRepository(self.db).insert(cur, [row])
             return device["device_id"], row
+
+    def history(self, device_uuid, req: PageRequest) -> Page:
+        """A page of the update_config commands the device accepted (newest first by default)."""
+        f = Filters().add("h.device_id = %s", device_uuid)
+        return fetch_page(self.db, HISTORY_COLUMNS, "device_config_history h", f, req, HISTORY_SORT, "h.id")

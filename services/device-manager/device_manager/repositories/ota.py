@@ -28,14 +28,12 @@ class OtaRepository:
     def __init__(self, db):
         self.db = db
 
-    def create(self, rollout: dict[str, Any], filters: dict[str, Any], actor: str, expires_at: datetime
-               ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        """Insert the rollout and its per-device command/state rows; returns (rollout, [(cmd_id, device_id)])."""
+    def create(self, rollout: dict[str, Any], params: dict[str, Any], filters: dict[str, Any], actor: str,
+               expires_at: datetime) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Insert the rollout, one start_ota (`params`) and state row per device; returns (rollout, targets)."""
         f = device_filters(filters)
         if "status" not in filters:
             f.add("d.status <> 'decommissioned'")
-        params = {"fw_version": rollout["fw_version"], "url": rollout["url"], "sha256": rollout["sha256"],
-                  "size": rollout["size_bytes"]}
         with self.db.transaction(dict_rows=True) as cur:
             cur.execute("INSERT INTO ota_rollouts (fw_version, url, sha256, size_bytes, created_by) "
                         "VALUES (%s, %s, %s, %s, %s) RETURNING id",

@@ -37,7 +37,9 @@ class CommandCreateSchema(ma.Schema):
     """POST /devices/{id}/commands."""
 
     cmd = fields.String(required=True, validate=validate.OneOf(COMMANDS))
-    params = fields.Dict(keys=fields.String(), load_default=dict)
+    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={
+        "description": "start_ota: fw_version, fw_url, fw_sha256, fw_size_bytes (device spec v2); the legacy url, "
+                       "sha256 and size are accepted and renamed before the command is stored and sent"})
     expires_in_s = _EXPIRES
 
 

@@ -1,4 +1,4 @@
-"""Command rules: parameter checks, expiry, and dispatch (publish at QoS 1, then pending -> sent)."""
+"""Command rules: parameter checks and names, expiry, dispatch (publish at QoS 2 by default, then pending -> sent)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from iothub.contract.commands import COMMANDS
 OPEN = ("pending", "sent")  # the collector settles these from acks; the rule engine expires them
 TERMINAL = ("accepted", "rejected", "error", "unsupported", "expired")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# start_ota params as older IoT Hub releases spelled them -> the device spec v2 names every start_ota is sent with.
+LEGACY_OTA_NAMES = {"url": "fw_url", "sha256": "fw_sha256", "size": "fw_size_bytes"}
 
 
 class CommandError(ValueError):
@@ -38,7 +40,7 @@ class Publisher(Protocol):
     """Publishes commands and says which ones the broker acknowledged."""
 
     def publish_many(self, commands: Iterable[Outgoing]) -> set[str]:
-        """Publish at QoS 1; the cmd_ids whose PUBACK arrived in time."""
+        """Publish at the command QoS; the cmd_ids whose QoS handshake completed in time."""
 
 
 class SentMarker(Protocol):
@@ -48,27 +50,43 @@ class SentMarker(Protocol):
         """pending -> sent for these ids (never overwriting an ack that already arrived)."""
 
 
-def check(cmd: str, params: dict[str, Any]) -> None:
-    """Raise CommandError when the command is unknown or its parameters cannot work."""
+def check(cmd: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The params to store and send (spec spelling); raise CommandError when the command cannot work."""
     if cmd not in COMMANDS:
         raise CommandError(f"Unknown command {cmd!r}", {"cmd": [f"Must be one of: {', '.join(COMMANDS)}."]})
     if cmd == "start_ota":
+        params = spec_ota_params(params)
         check_ota(params)
+    return params
+
+
+def spec_ota_params(params: dict[str, Any]) -> dict[str, Any]:
+    """start_ota params with the legacy url/sha256/size renamed to fw_url/fw_sha256/fw_size_bytes."""
+    both = [f"Give {legacy} or {spec}, not both." for legacy, spec in LEGACY_OTA_NAMES.items()
+            if legacy in params and spec in params]
+    if both:
+        raise CommandError("Invalid start_ota parameters", {"params": {"_schema": both}})
+    return {LEGACY_OTA_NAMES.get(k, k): v for k, v in params.items()}
 
 
 def check_ota(params: dict[str, Any]) -> None:
-    """start_ota needs fw_version, url, sha256 (64 lower-case hex) and a positive size."""
+    """start_ota needs fw_version, fw_url, fw_sha256 (64 lower-case hex) and a positive fw_size_bytes."""
     errors: dict[str, list[str]] = {}
-    for key in ("fw_version", "url"):
+    for key in ("fw_version", "fw_url"):
         if not isinstance(params.get(key), str) or not params[key]:
             errors[key] = ["Required non-empty string."]
-    if not isinstance(params.get("sha256"), str) or not _SHA256.match(params["sha256"]):
-        errors["sha256"] = ["Required: 64 lower-case hex digits."]
-    size = params.get("size")
+    if not isinstance(params.get("fw_sha256"), str) or not _SHA256.match(params["fw_sha256"]):
+        errors["fw_sha256"] = ["Required: 64 lower-case hex digits."]
+    size = params.get("fw_size_bytes")
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        errors["size"] = ["Required positive integer."]
+        errors["fw_size_bytes"] = ["Required positive integer."]
     if errors:
         raise CommandError("Invalid start_ota parameters", {"params": errors})
+
+
+def ota_params(fw_version: str, url: str, sha256: str, size_bytes: int) -> dict[str, Any]:
+    """The start_ota params of a rollout, in the device spec's names."""
+    return {"fw_version": fw_version, "fw_url": url, "fw_sha256": sha256, "fw_size_bytes": size_bytes}
 
 
 def expiry(expires_in_s: int, now: datetime | None = None) -> datetime:

@@ -1,10 +1,12 @@
-"""Desired configuration: versioned, changed only by a real change, sent as update_config {version, config}."""
+"""Desired configuration: versioned, changed only by a real change, sent as update_config with flat spec params."""
 
 from __future__ import annotations
 
 from typing import Any
 
-CONFIG_KEYS = ("sampling_interval_s", "send_interval_s", "hello_interval_s", "samples_per_datagram")
+# Device spec v2 update_config keys, then samples_per_datagram: an IoT Hub extension the simulator understands.
+CONFIG_KEYS = ("sampling_cadence_ms", "send_interval_s", "hello_interval_s", "brokers", "tls_enabled",
+               "samples_per_datagram")
 
 
 def next_version(current: dict[str, Any] | None, current_version: int, desired: dict[str, Any]) -> int | None:
@@ -14,9 +16,11 @@ def next_version(current: dict[str, Any] | None, current_version: int, desired: 
     return current_version + 1
 
 
-def command_params(desired: dict[str, Any], version: int) -> dict[str, Any]:
-    """update_config params; the collector stores `config` as reported and `version` as reported_version."""
-    return {"version": version, "config": desired}
+def command_params(desired: dict[str, Any]) -> dict[str, Any]:
+    """update_config params: the desired settings as flat spec keys."""
+    # A spec device knows no version key: the version travels in commands.config_version, which the collector
+    # stores as reported_version when the device accepts.
+    return {k: desired[k] for k in CONFIG_KEYS if k in desired}
 
 
 def in_sync(desired: dict[str, Any], version: int, reported: dict[str, Any] | None, reported_version: int | None
