@@ -14,7 +14,7 @@ from device_manager.repositories.counts import CountCache
 from iothub.db import Database
 
 COLUMNS = ("d.id, d.device_id, d.name, d.serial_number, d.device_type_id, t.name AS device_type, d.location, "
-           "d.status, d.metadata, d.connection_status, d.last_seen, d.fw_version, "
+           "d.status, d.metadata, d.connection_status, d.last_seen, d.fw_version, d.broker_connections, "
            "d.ingest_token_hash IS NOT NULL AS has_ingest_token, d.created_at, d.updated_at")
 FROM = "devices d JOIN device_types t ON t.id = d.device_type_id"
 SORT = {"name": "d.name", "device_id": "d.device_id", "serial_number": "d.serial_number", "status": "d.status",

@@ -13,7 +13,7 @@ CONNECTION = ("online", "offline", "unknown")
 
 
 class DeviceSchema(ma.Schema):
-    """A device as returned by the API; connection_status, last_seen and fw_version come from the collector."""
+    """A device as returned by the API; connection_status, last_seen, fw_version, broker_connections: collector's."""
 
     id = fields.UUID(dump_only=True)
     device_id = fields.String(metadata={"description": "MQTT identity"})
@@ -27,6 +27,9 @@ class DeviceSchema(ma.Schema):
     connection_status = fields.String(dump_only=True)
     last_seen = Timestamp(dump_only=True, allow_none=True)
     fw_version = fields.String(dump_only=True, allow_none=True)
+    broker_connections = fields.Integer(dump_only=True, allow_none=True,
+                                        metadata={"description": "Brokers the device reported being connected to "
+                                                                 "in its latest hello"})
     has_ingest_token = fields.Boolean(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
