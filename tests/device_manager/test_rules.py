@@ -82,7 +82,8 @@ def test_create_read_update_delete_publishes_a_notice_each_time(client, auth, us
 def test_builtin_kinds_are_listed_tunable_and_not_deletable(client, auth, notices):
     resp = client.get(f"{BASE}?builtin=true&sort=kind&page_size=10", headers=auth["viewer"])
     assert resp.status_code == 200
-    assert [r["kind"] for r in resp.get_json()["items"]] == ["command_timeout", "offline", "ota_failed", "seq_gap"]
+    assert [r["kind"] for r in resp.get_json()["items"]] == ["command_timeout", "offline", "ota_failed", "redundancy",
+                                                                 "seq_gap"]
     offline = builtin(client, auth, "offline")
     resp = client.patch(f"{BASE}/{offline['id']}", json={"params": {"factor": 3}, "severity": "warning",
                                                          "enabled": False}, headers=auth["operator"])

@@ -24,7 +24,7 @@ from device_manager.service.roles import Role
 
 blp = Blueprint("rules", __name__, url_prefix="/api/v1/rules",
                 description="Alert rules: threshold rules and the built-in kinds (seq_gap, offline, ota_failed, "
-                            "command_timeout)")
+                            "command_timeout, redundancy)")
 
 
 @blp.route("")

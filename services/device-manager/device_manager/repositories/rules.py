@@ -8,7 +8,7 @@ from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
 from iothub.db import Database
 
-BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout")
+BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")
 KINDS = ("threshold", *BUILTIN_KINDS)
 # What may change on a rule, by kind; everything else is fixed once created.
 THRESHOLD_FIELDS = ("name", "description", "scope", "device_id", "device_type", "metric", "operator", "threshold",

@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from device_manager.schemas.common import Timestamp, list_args, page_schema
 from device_manager.schemas.text import JsonObject, Text
 
-KINDS = ("threshold", "seq_gap", "offline", "ota_failed", "command_timeout")
+KINDS = ("threshold", "seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")
 SCOPES = ("device", "device_type", "all")
 OPERATORS = ("gt", "lt", "gte", "lte", "eq", "neq")
 SEVERITIES = ("info", "warning", "critical")
