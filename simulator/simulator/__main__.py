@@ -39,7 +39,8 @@ def run(s: Settings) -> int:
         metrics.register(fleet, sink)
         health.serve(s.metrics_port, {"mqtt": sink.connected})
     log.info("connecting", extra={"devices": s.devices, "mode": s.connection_mode, "connections": len(sink.conns),
-                                  "broker": f"{s.mqtt_host}:{s.mqtt_port}", "send_interval_s": s.send_interval_s})
+                                  "brokers": [f"{h}:{p}" for h, p in s.brokers], "profile": s.profile,
+                                  "send_interval_s": s.send_interval_s})
     started = time.monotonic()
     try:
         sink.start(s)

@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 
-from simulator.device import DeviceConfig
+from simulator.config import DeviceConfig
 from simulator.ota import OtaRequest, parse_request
+from simulator.profile import IOTHUB, Profile
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-META_KEYS = ("config", "version")  # the device manager's envelope around the settings
+META_KEYS = ("config", "version")  # older IoT Hub releases' envelope around the settings
 SUPPORTED = ("update_config", "start_ota", "reboot", "factory_reset", "request_status")
 
 
@@ -40,7 +41,7 @@ def read(raw: bytes) -> dict[str, Any] | None:
     return body
 
 
-def decide(body: dict[str, Any], config: DeviceConfig, ota_running: bool) -> Decision:
+def decide(body: dict[str, Any], config: DeviceConfig, ota_running: bool, profile: Profile = IOTHUB) -> Decision:
     """Validate one command against the device's state."""
     cmd_id, cmd = body["cmd_id"], body.get("cmd")
     params = body.get("params") or {}
@@ -50,7 +51,7 @@ def decide(body: dict[str, Any], config: DeviceConfig, ota_running: bool) -> Dec
         return Decision(cmd_id, cmd, "rejected", "params must be an object")
     try:
         if cmd == "update_config":
-            return _update_config(cmd_id, params, config)
+            return _update_config(cmd_id, params, config, profile.spec_config)
         if cmd == "start_ota":
             if ota_running:
                 raise ValueError("an update is already running")
@@ -60,9 +61,11 @@ def decide(body: dict[str, Any], config: DeviceConfig, ota_running: bool) -> Dec
     return Decision(cmd_id, cmd, "accepted", "", "hello" if cmd == "request_status" else cmd)
 
 
-def _update_config(cmd_id: str, params: dict[str, Any], config: DeviceConfig) -> Decision:
+def _update_config(cmd_id: str, params: dict[str, Any], config: DeviceConfig, spec: bool) -> Decision:
     nested = params.get("config")  # accept {"send_interval_s": 5} and {"config": {...}, "version": 3}
-    new, ignored = config.updated({**params, **nested} if isinstance(nested, dict) else params)
+    new, notes, ignored = config.updated({**params, **nested} if isinstance(nested, dict) else params, spec=spec)
     unknown = [k for k in ignored if k not in META_KEYS]
-    detail = f"ignored: {', '.join(unknown)}" if unknown else ""
-    return Decision(cmd_id, "update_config", "accepted", detail, "config", config=new)
+    parts = notes if spec else []  # the spec's detail says what changed: "send_interval_s updated to 5"
+    if unknown:
+        parts = [*parts, f"ignored: {', '.join(unknown)}"]
+    return Decision(cmd_id, "update_config", "accepted", "; ".join(parts), "config", config=new)

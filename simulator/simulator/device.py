@@ -1,18 +1,16 @@
-"""One simulated power meter: sequence counter, configuration, and the protocol v2 messages it builds."""
+"""One simulated power meter: sequence counter, state, and the protocol v2 messages it builds."""
 
 from __future__ import annotations
 
-import math
 import random
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.config import DeviceConfig
+from simulator.profile import IOTHUB, Profile
 from simulator.values import ValueModel
 
 SEQ_MODULUS = 2**32
-CONFIG_KEYS = ("sampling_interval_s", "send_interval_s", "hello_interval_s", "samples_per_datagram")
-MAX_MEASUREMENTS = 200
 
 
 class SeqCounter:
@@ -38,43 +36,9 @@ class SeqCounter:
         self.next = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceConfig:
-    """The knobs update_config may change."""
-
-    sampling_interval_s: float = 1.0
-    send_interval_s: float = 10.0
-    hello_interval_s: float = 60.0
-    samples_per_datagram: int = 0  # 0: send_interval / sampling_interval
-
-    def samples(self, metrics_per_sample: int) -> int:
-        """Samples in one datagram, capped so a valid datagram stays within the protocol's 200 measurements."""
-        n = self.samples_per_datagram or round(self.send_interval_s / self.sampling_interval_s)
-        return max(1, min(n, MAX_MEASUREMENTS // metrics_per_sample))
-
-    def updated(self, params: dict[str, Any]) -> tuple[DeviceConfig, list[str]]:
-        """A copy with the known keys applied; raises ValueError on a bad value; returns the ignored keys."""
-        changes: dict[str, Any] = {}
-        for key in (k for k in CONFIG_KEYS if k in params):
-            value = params[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{key} must be a number")
-            if key == "samples_per_datagram":
-                if value < 0 or value != int(value):
-                    raise ValueError("samples_per_datagram must be a non-negative integer")
-                changes[key] = int(value)
-            elif value <= 0:
-                raise ValueError(f"{key} must be positive")
-            else:
-                changes[key] = float(value)
-        ignored = sorted(k for k in params if k not in CONFIG_KEYS)
-        return replace(self, **changes), ignored
-
-
-def iso(ts: float) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as devices send it."""
-    whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z"
+def status_body(device_id: str, online: bool, ts: str) -> dict[str, Any]:
+    """The retained status and Last Will body (REQ-LWT-001)."""
+    return {"v": 2, "device_id": device_id, "status": "online" if online else "offline", "ts": ts}
 
 
 @dataclass(slots=True)
@@ -93,11 +57,13 @@ class Device:
     last_payload: bytes | None = None  # the message a duplicate re-sends
     ota: Any = None  # the running simulator.ota.OtaJob, if any
     tokens: dict[str, int] = field(default_factory=dict)  # scheduler generation per timer kind
-    acks: dict[str, dict] = field(default_factory=dict)  # recent cmd_id -> ack body, for redelivered commands
+    acks: dict[str, Any] = field(default_factory=dict)  # recent cmd_id -> its ack, for repeated commands
+    profile: Profile = IOTHUB
 
     def base(self, msg_type: str, now: float) -> dict[str, Any]:
         """Envelope fields of a sequenced message; takes the next seq."""
-        return {"v": 2, "device_id": self.device_id, "msg_type": msg_type, "seq": self.seq.take(), "ts": iso(now)}
+        return {"v": 2, "device_id": self.device_id, "msg_type": msg_type, "seq": self.seq.take(),
+                "ts": self.profile.stamp(now)}
 
     def hello(self, now: float, rng: random.Random, connections: int = 1) -> dict[str, Any]:
         """Heartbeat with firmware, uptime and health."""
@@ -112,11 +78,16 @@ class Device:
         metrics = self.values.metrics
         n = self.config.samples(len(metrics))
         step = self.config.sampling_interval_s
+        stamp = self.profile.sample_stamp(step)
+        unitless = self.profile.omit_empty_unit
         measurements = []
         for k in range(n - 1, -1, -1):
-            ts = iso(now - k * step)
+            ts = stamp(now - k * step)
             for m, val in zip(metrics, self.values.step(rng), strict=True):
-                measurements.append({"ts": ts, "type": m.type, "val": val, "unit": m.unit})
+                if unitless and not m.unit:  # the spec sends dimensionless readings (pf) without a unit key
+                    measurements.append({"ts": ts, "type": m.type, "val": val})
+                else:
+                    measurements.append({"ts": ts, "type": m.type, "val": val, "unit": m.unit})
         body = self.base("telemetry", now)
         body["measurements"] = measurements
         return body
@@ -136,7 +107,7 @@ class Device:
 
     def status(self, now: float, online: bool) -> dict[str, Any]:
         """Retained connection status; not sequenced."""
-        return {"v": 2, "device_id": self.device_id, "status": "online" if online else "offline", "ts": iso(now)}
+        return status_body(self.device_id, online, self.profile.stamp(now))
 
     def reboot(self, now: float) -> None:
         """Restart: new epoch, seq from 0, uptime from 0, any OTA in flight abandoned."""

@@ -1,4 +1,4 @@
-"""The fleet engine: devices, their timers, faults and command handling, behind a publishing port."""
+"""The fleet engine: devices, their timers and faults, behind a publishing port (commands: fleet_commands.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,32 @@ from typing import Any, Protocol
 import orjson
 
 from iothub.contract.topics import device_topic
-from simulator import commands, faults
-from simulator.device import Device, DeviceConfig
-from simulator.ota import OtaJob
+from simulator import faults
+from simulator.config import Broker, DeviceConfig
+from simulator.device import Device
+from simulator.fleet_commands import CommandHandling
+from simulator.profile import PROFILES
 from simulator.scheduler import Scheduler
 from simulator.settings import Settings
 from simulator.values import ValueModel, type_for_index
 
 TOPIC_OF = {"telemetry": "telemetry", "hello": "hello", "command_ack": "command/ack", "ota_status": "ota/status",
             "status": "status"}
-REMEMBERED_ACKS = 16
 
 
 class Sink(Protocol):
-    """Publishes device messages at QoS 1 (the MQTT adapter, or an in-memory list in tests)."""
+    """Publishes device messages to each device's brokers (the MQTT adapter, or an in-memory list in tests)."""
 
     owns_status: bool  # True when the connection itself publishes online status and the Last Will
 
-    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False) -> bool:
-        """Queue one message for the device's connection; False when it was refused."""
+    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> bool:
+        """Queue one message for the device's connections; False when it was refused."""
+
+    def connected_brokers(self, index: int) -> int:
+        """How many of the device's brokers it is connected to now."""
+
+    def set_brokers(self, index: int, brokers: tuple[Broker, ...], offline: tuple[str, bytes]) -> None:
+        """Publish the device's messages to `brokers` from now on; `offline` (topic, body) to each one it leaves."""
 
 
 class Ledger(Protocol):
@@ -40,24 +47,26 @@ class Ledger(Protocol):
         """Append one row."""
 
 
-class Fleet:
+class Fleet(CommandHandling):
     """Drives every device from one thread; not thread-safe, feed commands through `inbox`."""
 
     def __init__(self, settings: Settings, sink: Sink, ledger: Ledger | None = None, *,
                  rng: random.Random | None = None, clock=time.time, inbox: queue.Queue | None = None):
         self.s = settings
+        self.profile = PROFILES[settings.profile]
         self.sink = sink
         self.ledger = ledger
         self.rng = rng or random.Random(settings.seed)
         self.clock = clock
         self.timers = Scheduler()
-        self.inbox: queue.Queue[tuple[str, bytes]] = inbox if inbox is not None else queue.Queue()
+        # (device_id, raw command, broker it came from) from the network threads
+        self.inbox: queue.Queue[tuple[str, bytes, Broker | None]] = inbox if inbox is not None else queue.Queue()
         self.published: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.commands: Counter[tuple[str, str]] = Counter()
         self.default_config = DeviceConfig(settings.sampling_interval_s, settings.send_interval_s,
-                                           settings.hello_interval_s, settings.samples_per_datagram)
+                                           settings.hello_interval_s, settings.samples_per_datagram, settings.brokers)
         self.devices = [self._make(i) for i in range(settings.devices)]
         self.by_id = {d.device_id: d for d in self.devices}
 
@@ -65,7 +74,7 @@ class Fleet:
         index = self.s.start_index + i
         kind = type_for_index(index, self.s.type_mix)
         return Device(self.s.device_id(index), kind, i, self.s.fw_version, self.default_config,
-                      ValueModel(kind, self.rng))
+                      ValueModel(kind, self.rng, self.profile.metrics.get(kind)), profile=self.profile)
 
     @property
     def total_published(self) -> int:
@@ -83,7 +92,7 @@ class Fleet:
 
     def _raw(self, d: Device, msg_type: str, payload: bytes, retain: bool = False, label: str | None = None) -> bool:
         topic = device_topic(d.device_id, TOPIC_OF[msg_type], self.s.topic_prefix)
-        if self.sink.publish(d.index, topic, payload, retain):
+        if self.sink.publish(d.index, topic, payload, retain, self.profile.qos[msg_type]):
             self.published[label or msg_type] += 1
             return True
         self.errors["refused"] += 1
@@ -108,26 +117,36 @@ class Fleet:
             done += 1
         return done
 
-    def _boot(self, d: Device, now: float) -> None:
+    def _boot(self, d: Device, now: float, hello: bool = False) -> None:
+        """Power on; `hello` forces the boot hello even where REQ-HELLO-001 suppresses it."""
         d.booted_at = self.clock()
         if not self.sink.owns_status:
             self._send(d, d.status(d.booted_at, online=True), retain=True)
-        self._send(d, d.hello(d.booted_at, self.rng))
-        cfg = d.config
-        self.timers.arm(now + self.rng.uniform(0.0, cfg.send_interval_s), d.index, "telemetry")
-        self.timers.arm(now + cfg.hello_interval_s, d.index, "hello")
+        if hello or self.profile.sends_hellos(d.config):  # else the first message is telemetry with seq 0
+            self._hello(d, d.booted_at)
+        self.timers.arm(now + self.rng.uniform(0.0, d.config.send_interval_s), d.index, "telemetry")
+        self._arm_hello(d, now + d.config.hello_interval_s)
+
+    def _hello(self, d: Device, wall: float) -> None:
+        self._send(d, d.hello(wall, self.rng, self.sink.connected_brokers(d.index)))
+
+    def _arm_hello(self, d: Device, at: float) -> None:
+        if self.profile.sends_hellos(d.config):
+            self.timers.arm(at, d.index, "hello")
+        else:  # REQ-HELLO-001: the datagrams are the heartbeat
+            self.timers.cancel(d.index, "hello")
 
     def _on_power_on(self, d: Device, due: float, now: float) -> None:
         self._boot(d, now)
 
-    def _reboot(self, d: Device, now: float) -> None:
+    def _reboot(self, d: Device, now: float, hello: bool = False) -> None:
         d.reboot(self.clock())
         self.timers.cancel(d.index, "ota")
-        self._boot(d, now)
+        self._boot(d, now, hello)
 
     def _on_hello(self, d: Device, due: float, now: float) -> None:
-        self._send(d, d.hello(self.clock(), self.rng))
-        self.timers.arm(max(due + d.config.hello_interval_s, now), d.index, "hello")
+        self._hello(d, self.clock())
+        self._arm_hello(d, max(due + d.config.hello_interval_s, now))
 
     def _on_telemetry(self, d: Device, due: float, now: float) -> None:
         f = faults.decide(self.s.faults, self.rng)
@@ -167,47 +186,7 @@ class Fleet:
         d.ota = None
         if step.state == "success":
             d.fw_version = job.target
-            self._reboot(d, now)  # the new firmware boots: new epoch, hello with the new fw_version
-
-    # -- commands ------------------------------------------------------------------------------------------
-
-    def handle_command(self, device_id: str, raw: bytes, now: float) -> None:
-        """Acknowledge one command and carry it out."""
-        d = self.by_id.get(device_id)
-        if d is None or not d.booted_at:  # not ours, or not powered on yet: a real device would not hear it
-            return
-        body = commands.read(raw)
-        if body is None:
-            self.errors["unreadable_command"] += 1
-            return
-        cmd_id = body["cmd_id"]
-        if cmd_id in d.acks:  # QoS 1 redelivery: answer again, never act twice
-            old = d.acks[cmd_id]
-            self._send(d, d.command_ack(self.clock(), cmd_id, old["result"], old["detail"]))
-            return
-        decision = commands.decide(body, d.config, d.ota is not None)
-        self.commands[(decision.cmd, decision.result)] += 1
-        ack = d.command_ack(self.clock(), cmd_id, decision.result, decision.detail)
-        d.acks[cmd_id] = ack
-        if len(d.acks) > REMEMBERED_ACKS:
-            d.acks.pop(next(iter(d.acks)))
-        self._send(d, ack)
-        self._apply(d, decision, now)
-
-    def _apply(self, d: Device, decision: commands.Decision, now: float) -> None:
-        if decision.action == "config" and decision.config is not None:
-            d.config = decision.config
-            self.timers.arm(now + d.config.send_interval_s, d.index, "telemetry")
-            self.timers.arm(now + d.config.hello_interval_s, d.index, "hello")
-        elif decision.action == "ota" and decision.ota is not None:
-            d.ota = OtaJob(decision.cmd_id, decision.ota, self.rng, self.s.ota_failure_rate)
-            self.timers.arm(now, d.index, "ota")
-        elif decision.action == "hello":
-            self._send(d, d.hello(self.clock(), self.rng))
-        elif decision.action in ("reboot", "factory_reset"):
-            if decision.action == "factory_reset":
-                d.config = self.default_config
-            self._reboot(d, now)
+            self._reboot(d, now, hello=True)  # REQ-OTA-005: the new firmware boots and says hello with its version
 
     # -- loop ----------------------------------------------------------------------------------------------
 
@@ -227,18 +206,18 @@ class Fleet:
             due = self.timers.next_due()
             wait = min(0.5, end - now, (due - now) if due is not None else 0.5)
             try:
-                device_id, raw = self.inbox.get(timeout=max(0.0, wait))
+                device_id, raw, broker = self.inbox.get(timeout=max(0.0, wait))
             except queue.Empty:
                 continue
-            self.handle_command(device_id, raw, monotonic())
+            self.handle_command(device_id, raw, monotonic(), broker)
 
     def _drain(self, now: float) -> None:
         while True:
             try:
-                device_id, raw = self.inbox.get_nowait()
+                device_id, raw, broker = self.inbox.get_nowait()
             except queue.Empty:
                 return
-            self.handle_command(device_id, raw, now)
+            self.handle_command(device_id, raw, now, broker)
 
     def shutdown(self) -> None:
         """Say goodbye: a retained offline status for every device (a clean disconnect fires no Last Will)."""

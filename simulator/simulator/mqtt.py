@@ -1,150 +1,143 @@
-"""MQTT adapter: a shared pool of paho clients, or one client (and one real Last Will) per device."""
+"""MQTT adapter: every device publishes to all of its brokers, over a shared pool or its own client per broker."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
-import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 
 import orjson
-import paho.mqtt.client as mqtt
 
 from iothub.contract.topics import command_topic, device_topic
-from simulator.device import iso
+from simulator.config import Broker
+from simulator.device import status_body
+from simulator.mqtt_conn import Conn, Group, broker_name, retire
+from simulator.profile import PROFILES
 from simulator.settings import Settings
 
 log = logging.getLogger(__name__)
-QUEUED = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)  # paho keeps QoS 1 messages for the reconnect
-
-
-class _Conn:
-    """One paho client, its connection state and the last message it was asked to deliver."""
-
-    def __init__(self, s: Settings, client_id: str, inbox: queue.Queue, *, subscribe: str | None,
-                 will: tuple[str, bytes, bool], online: tuple[str, bytes] | None):
-        self.connected = threading.Event()
-        self.subscribed = threading.Event()
-        self.acked = 0
-        self.last: mqtt.MQTTMessageInfo | None = None
-        self._inbox, self._subscribe, self._online = inbox, subscribe or None, online
-        self._prefix_len = len(s.topic_prefix) + len("iot/")
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        if s.mqtt_username:
-            c.username_pw_set(s.mqtt_username, s.mqtt_password)
-        c.will_set(will[0], will[1], qos=1, retain=will[2])
-        c.max_inflight_messages_set(s.max_inflight)
-        c.reconnect_delay_set(0.2, 10)
-        c.on_connect, c.on_disconnect, c.on_subscribe = self._connected, self._disconnected, self._suback
-        c.on_message, c.on_publish = self._message, self._published
-        self.client = c
-
-    @property
-    def subscribes(self) -> bool:
-        """Whether this connection receives commands."""
-        return self._subscribe is not None
-
-    def start(self, s: Settings) -> None:
-        """Connect in the background; paho reconnects on its own afterwards."""
-        self.client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.keepalive)
-        self.client.loop_start()
-
-    def _connected(self, client, userdata, flags, reason, properties) -> None:
-        if reason.is_failure:
-            log.warning("mqtt connect refused", extra={"reason": str(reason)})
-            return
-        self.connected.set()
-        if self._online:  # on every (re)connect, so the retained status never stays "offline" while we live
-            client.publish(self._online[0], self._online[1], qos=1, retain=True)
-        if self._subscribe:
-            client.subscribe(self._subscribe, qos=1)
-
-    def _disconnected(self, client, userdata, flags, reason, properties) -> None:
-        self.connected.clear()
-        self.subscribed.clear()
-        if reason.is_failure:
-            log.warning("mqtt connection lost", extra={"reason": str(reason)})
-
-    def _suback(self, client, userdata, mid, reasons, properties) -> None:
-        self.subscribed.set()
-
-    def _message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        device_id = msg.topic[self._prefix_len:].split("/", 1)[0]
-        self._inbox.put((device_id, msg.payload))
-
-    def _published(self, client, userdata, mid, reason, properties) -> None:
-        self.acked += 1
-
-    def stop(self, timeout: float) -> None:
-        """Wait for the last publish to be acknowledged, then disconnect cleanly."""
-        if self.last is not None and self.connected.is_set():
-            with contextlib.suppress(RuntimeError, ValueError):  # not sent before the connection went
-                self.last.wait_for_publish(timeout)
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 class MqttSink:
-    """The fleet's publishing port over real MQTT connections (QoS 1)."""
+    """The fleet's publishing port over real MQTT connections (REQ-BROKER-001: each message to all brokers)."""
 
     def __init__(self, s: Settings, device_ids: list[str], inbox: queue.Queue):
+        self.s, self._ids, self._inbox = s, device_ids, inbox
+        self.profile = PROFILES[s.profile]
         self.errors: Counter[str] = Counter()
         self.owns_status = s.connection_mode == "per-device"
-        run = uuid.uuid4().hex[:6]
-        if self.owns_status:
-            self.conns = [self._device_conn(s, d, inbox) for d in device_ids]
-        else:
-            n = max(1, min(s.pool_size, len(device_ids)))
-            wildcard = f"{s.topic_prefix}iot/+/command"
-            self.conns = []
-            for i in range(n):
-                cid = f"{s.id_prefix}-pool-{s.start_index}-{i}-{run}"
-                # A pool connection's Last Will can only speak for the connection, not for its devices.
-                will = (f"{s.topic_prefix}simulator/{cid}/status", b'{"status":"offline"}', False)
-                # Only the first connection subscribes: any connection may receive a command, acks go out on
-                # the device's own connection.
-                sub = wildcard if i == 0 else None
-                self.conns.append(_Conn(s, cid, inbox, subscribe=sub, will=will, online=None))
-        self._n = len(self.conns)
+        self.groups: dict[Broker, Group] = {}
+        self.routes: list[tuple[Broker, ...]] = [s.brokers] * len(device_ids)  # device index -> its brokers
+        self._run = uuid.uuid4().hex[:6]
+        self._made = 0  # groups created so far: names the pool clients of brokers after the first
+        self._started = False
+        self._retired: list[Conn] = []
+        for broker in s.brokers:
+            self._join(broker, range(len(device_ids)))
 
-    @staticmethod
-    def _device_conn(s: Settings, device_id: str, inbox: queue.Queue) -> _Conn:
-        now = iso(time.time())
+    # -- connections ---------------------------------------------------------------------------------------
+
+    def _join(self, broker: Broker, indices: Iterable[int]) -> None:
+        """Give devices a connection to `broker`, creating (and, once running, starting) what is missing."""
+        group = self.groups.get(broker)
+        fresh: list[Conn] = []
+        if group is None:
+            suffix = f"-b{self._made}" if self._made else ""  # the first broker keeps the historical client ids
+            self._made += 1
+            group = self.groups[broker] = Group(None if self.owns_status else self._pool(broker, suffix))
+            fresh = list(group.pool)
+        if self.owns_status:
+            for i in indices:
+                if i not in group.own:
+                    group.own[i] = self._device_conn(broker, i)
+                    fresh.append(group.own[i])
+        if self._started:
+            for c in fresh:
+                c.start()
+
+    def _pool(self, broker: Broker, suffix: str) -> list[Conn]:
+        s = self.s
+        wildcard = f"{s.topic_prefix}iot/+/command"
+        conns = []
+        for i in range(max(1, min(s.pool_size, len(self._ids)))):
+            cid = f"{s.id_prefix}-pool-{s.start_index}-{i}-{self._run}{suffix}"
+            # A pool connection's Last Will can only speak for the connection, not for its devices.
+            will = (f"{s.topic_prefix}simulator/{cid}/status", b'{"status":"offline"}', False)
+            # Only the first connection subscribes: any connection may receive a command, acks go out on
+            # the device's own connection.
+            conns.append(Conn(s, broker, cid, self._inbox, subscribe=wildcard if i == 0 else None, will=will,
+                              online=None))
+        return conns
+
+    def _device_conn(self, broker: Broker, index: int) -> Conn:
+        s, device_id = self.s, self._ids[index]
+        now = self.profile.stamp(time.time())  # a will is fixed when connecting: its ts is the connection time
         status = device_topic(device_id, "status", s.topic_prefix)
-        will = orjson.dumps({"v": 2, "device_id": device_id, "status": "offline", "ts": now})
-        online = orjson.dumps({"v": 2, "device_id": device_id, "status": "online", "ts": now})
-        return _Conn(s, device_id, inbox, subscribe=command_topic(device_id, s.topic_prefix),
-                     will=(status, will, True), online=(status, online))
+        will = orjson.dumps(status_body(device_id, False, now))
+        online = orjson.dumps(status_body(device_id, True, now))
+        return Conn(s, broker, device_id, self._inbox, subscribe=command_topic(device_id, s.topic_prefix),
+                    will=(status, will, True), online=(status, online))
+
+    def set_brokers(self, index: int, brokers: tuple[Broker, ...], offline: tuple[str, bytes]) -> None:
+        """Move one device to another broker set; each broker it leaves gets `offline` (topic, body) retained."""
+        old = self.routes[index]
+        for broker in brokers:
+            if broker not in old:
+                self._join(broker, (index,))
+        self.routes[index] = brokers
+        for broker in old:
+            if broker in brokers:
+                continue
+            group = self.groups[broker]
+            # A clean disconnect fires no Last Will: say goodbye, or the retained status stays "online" there.
+            group.conn_for(index).send(*offline, self.profile.qos["status"], True, self.errors)
+            if self.owns_status:
+                self._retire([group.own.pop(index)])
+            if not group.own and not any(broker in r for r in self.routes):
+                self._retire(group.pool)
+                del self.groups[broker]
+
+    def _retire(self, conns: list[Conn]) -> None:
+        self._retired.extend(conns)
+        retire(conns)
+
+    # -- the fleet's port ----------------------------------------------------------------------------------
 
     def start(self, s: Settings, timeout: float = 30.0) -> None:
-        """Connect everything and wait until the command subscriptions are in place."""
+        """Connect everything and wait until the command subscriptions are in place (on one broker at least)."""
+        self._started = True
         for c in self.conns:
-            c.start(s)
+            c.start()
         deadline = time.monotonic() + timeout
-        for c in self.conns:
-            ready = c.subscribed if c.subscribes else c.connected
-            if not ready.wait(max(0.0, deadline - time.monotonic())):
-                raise ConnectionError(f"MQTT broker {s.mqtt_host}:{s.mqtt_port} not ready after {timeout:.0f}s")
+        late = [b for b, g in self.groups.items() if not g.wait(deadline)]
+        if len(late) == len(self.groups):
+            raise ConnectionError(f"MQTT broker {', '.join(map(broker_name, late))} not ready after {timeout:.0f}s")
+        for broker in late:  # paho keeps trying; messages for it queue until it is up
+            log.warning("mqtt broker not ready, publishing to the others", extra={"broker": broker_name(broker)})
 
-    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False) -> bool:
-        """Queue a QoS 1 message on the device's connection."""
-        conn = self.conns[index % self._n]
-        info = conn.client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc not in QUEUED:
-            self.errors[mqtt.error_string(info.rc)] += 1
-            return False
-        if info.rc == mqtt.MQTT_ERR_NO_CONN:
-            self.errors["queued_while_disconnected"] += 1
-        conn.last = info
-        return True
+    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> bool:
+        """Queue one message on the device's connection to each of its brokers; False when none took it."""
+        sent = False
+        for broker in self.routes[index]:
+            sent = self.groups[broker].conn_for(index).send(topic, payload, qos, retain, self.errors) or sent
+        return sent
+
+    def connected_brokers(self, index: int) -> int:
+        """How many of the device's brokers it is connected to right now (the hello's broker_connections)."""
+        return sum(self.groups[b].conn_for(index).connected.is_set() for b in self.routes[index])
+
+    @property
+    def conns(self) -> list[Conn]:
+        """Every live connection."""
+        return [c for g in list(self.groups.values()) for c in g.conns]
 
     @property
     def acked(self) -> int:
-        """Messages the broker acknowledged (PUBACK)."""
-        return sum(c.acked for c in self.conns)
+        """Messages the broker acknowledged (PUBACK, or PUBCOMP at QoS 2)."""
+        return sum(c.acked for c in [*self.conns, *self._retired])
 
     def connected(self) -> bool:
         """Readiness: every connection is up."""

@@ -41,18 +41,31 @@ class OtaRequest:
     size: int
 
 
+# The firmware spec's param name -> the name older IoT Hub releases send; both are accepted in every profile.
+SPELLINGS = {"fw_url": "url", "fw_sha256": "sha256", "fw_size_bytes": "size"}
+
+
 def parse_request(params: dict[str, Any]) -> OtaRequest:
-    """Validate start_ota params; raises ValueError saying what is wrong."""
-    fw, url, sha, size = (params.get(k) for k in ("fw_version", "url", "sha256", "size"))
+    """Validate start_ota params (spec or legacy names); raises ValueError naming the bad key."""
+    fw = params.get("fw_version")
+    (url_key, url), (sha_key, sha), (size_key, size) = (_pick(params, k) for k in SPELLINGS)
     if not isinstance(fw, str) or not SEMVER_RE.match(fw):
         raise ValueError("fw_version must be semver")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError("url must be an http(s) URL")
+        raise ValueError(f"{url_key} must be an http(s) URL")
     if not isinstance(sha, str) or not SHA256_RE.match(sha):
-        raise ValueError("sha256 must be 64 lowercase hex digits")
+        raise ValueError(f"{sha_key} must be 64 lowercase hex digits")
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError("size must be a positive integer")
+        raise ValueError(f"{size_key} must be a positive integer")
     return OtaRequest(fw, url, sha, size)
+
+
+def _pick(params: dict[str, Any], spec_key: str) -> tuple[str, Any]:
+    """(name used, value): the spec's name wins when both are present; a missing value is named the spec's way."""
+    legacy = SPELLINGS[spec_key]
+    if spec_key not in params and legacy in params:
+        return legacy, params[legacy]
+    return spec_key, params.get(spec_key)
 
 
 class OtaJob:

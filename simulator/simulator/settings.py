@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iothub.settings import Env, SettingsError
+from simulator.config import Broker, parse_brokers
 from simulator.faults import FaultRates
+from simulator.profile import PROFILES
 from simulator.values import DEVICE_TYPES
 
 
@@ -18,8 +20,10 @@ class Settings:
     command: str  # run | provision
     environment: str
     log_level: str
+    profile: str  # iothub | spec (simulator.profile.PROFILES)
     mqtt_host: str
     mqtt_port: int
+    brokers: tuple[Broker, ...]  # every message goes to all of them (REQ-BROKER-001)
     mqtt_username: str | None
     mqtt_password: str | None
     topic_prefix: str
@@ -69,6 +73,23 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(mix)
 
 
+def parse_broker_list(text: str, default_port: int) -> tuple[Broker, ...]:
+    """'host:port,host:port' (port optional) -> ((host, port), ...): 1 to 5 distinct brokers."""
+    items = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        host, colon, port = part.rpartition(":")
+        if not colon or "]" in port:  # no port ("host", or "[::1]": the colon found is inside the address)
+            host, port = part, str(default_port)
+        try:
+            items.append({"host": host.strip("[]"), "port": int(port)})
+        except ValueError:
+            raise SettingsError(f"bad broker {part!r}: want host:port") from None
+    try:
+        return parse_brokers(items, "--brokers")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def build_parser(env: Env) -> argparse.ArgumentParser:
     """The CLI; every default reads its environment variable."""
     p = argparse.ArgumentParser(prog="python -m simulator", description="Fleet simulator of protocol v2 meters.")
@@ -79,15 +100,22 @@ def build_parser(env: Env) -> argparse.ArgumentParser:
         p.add_argument(flag, *kw.pop("aliases", ()), type=kind, default=readers[kind](name, default),
                        help=f"{text} [env {name}; default %(default)s]".strip(), **kw)
 
+    a("--profile", "SIM_PROFILE", str, "iothub",
+      "iothub: docs/protocol.md as IoT Hub's own devices speak it; spec: a meter built to the fleet's firmware spec "
+      "v2 (QoS 2, whole-second timestamps, no unit on pf, hellos only when send > hello interval, spec config "
+      "ranges, MQTT 5 persistent session)", choices=tuple(PROFILES))
     a("--mqtt-host", "MQTT_HOST", str, "127.0.0.1")
     a("--mqtt-port", "MQTT_PORT", int, 1883)
+    a("--brokers", "SIM_BROKERS", str, "", "host:port,... (1 to 5): every message is published to all of them; "
+      "empty: MQTT_HOST:MQTT_PORT")
     a("--topic-prefix", "MQTT_TOPIC_PREFIX", str, "", "prepended to every iot/... topic")
-    a("--keepalive", "SIM_KEEPALIVE", int, 30)
+    p.add_argument("--keepalive", type=int, default=env.optional("SIM_KEEPALIVE") and env.int("SIM_KEEPALIVE", 0),
+                   help="MQTT keep-alive seconds [env SIM_KEEPALIVE; default 30, 15 in the spec profile]")
     a("--connection-mode", "SIM_CONNECTION_MODE", str, "shared",
       "shared: a pool of connections publishes for all devices (Last Will per connection only); "
       "per-device: one connection and a real Last Will per device (small fleets)", choices=("shared", "per-device"))
     a("--pool-size", "SIM_POOL_SIZE", int, 4, "connections in shared mode")
-    a("--max-inflight", "SIM_MAX_INFLIGHT", int, 1000, "unacknowledged QoS 1 messages per connection")
+    a("--max-inflight", "SIM_MAX_INFLIGHT", int, 1000, "unacknowledged QoS 1/2 messages per connection")
     a("--devices", "SIM_DEVICES", int, 10, aliases=("--count",), dest="devices")
     a("--start-index", "SIM_START_INDEX", int, 0, "first fleet index (split a fleet over processes)")
     a("--id-prefix", "SIM_ID_PREFIX", str, "sim", "device ids are PREFIX-000123")
@@ -130,12 +158,14 @@ def load(argv: Sequence[str] | None = None, env: Env | None = None) -> Settings:
             raise SettingsError(f"--{name.replace('_', '-')} must be positive")
     if send <= 0 or ns.devices < 0 or ns.pool_size < 1:
         raise SettingsError("send interval and pool size must be positive, devices >= 0")
+    brokers = parse_broker_list(ns.brokers, ns.mqtt_port) if ns.brokers else ((ns.mqtt_host, ns.mqtt_port),)
+    keepalive = ns.keepalive if ns.keepalive is not None else PROFILES[ns.profile].keepalive
     rates = FaultRates(ns.duplicate_rate, ns.gap_rate, ns.reboot_rate, ns.malformed_rate, ns.out_of_range_rate,
                        ns.max_gap)
     return Settings(
-        command=ns.command, environment=environment, log_level=ns.log_level,
-        mqtt_host=ns.mqtt_host, mqtt_port=ns.mqtt_port, mqtt_username=env.optional("MQTT_USERNAME"),
-        mqtt_password=env.optional("MQTT_PASSWORD"), topic_prefix=ns.topic_prefix, keepalive=ns.keepalive,
+        command=ns.command, environment=environment, log_level=ns.log_level, profile=ns.profile,
+        mqtt_host=ns.mqtt_host, mqtt_port=ns.mqtt_port, brokers=brokers, mqtt_username=env.optional("MQTT_USERNAME"),
+        mqtt_password=env.optional("MQTT_PASSWORD"), topic_prefix=ns.topic_prefix, keepalive=keepalive,
         connection_mode=ns.connection_mode, pool_size=ns.pool_size, max_inflight=ns.max_inflight,
         devices=ns.devices, start_index=ns.start_index, id_prefix=ns.id_prefix, type_mix=parse_mix(ns.type_mix),
         fw_version=ns.fw_version, sampling_interval_s=ns.sampling_interval, send_interval_s=send,

@@ -39,12 +39,13 @@ DEVICE_TYPES = tuple(METRICS)
 
 
 class ValueModel:
-    """Current readings of one device; each step drifts them and pulls them back to the band's middle."""
+    """Current readings of one device (its type's metrics, or those of them in `types`); each step drifts them and
+    pulls them back to the band's middle."""
 
     __slots__ = ("metrics", "values")
 
-    def __init__(self, device_type: str, rng: random.Random):
-        self.metrics = METRICS[device_type]
+    def __init__(self, device_type: str, rng: random.Random, types: tuple[str, ...] | None = None):
+        self.metrics = tuple(m for m in METRICS[device_type] if types is None or m.type in types)
         self.values = [rng.uniform(m.low, m.high) for m in self.metrics]
 
     def step(self, rng: random.Random) -> list[float]:

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from iothub.contract import parse
+from iothub.contract import InvalidMessage, parse
+from iothub.contract.commands import encode_command
 from iothub.contract.topics import parse_device_topic
 from iothub.settings import Env
 from simulator import settings as sim_settings
 from simulator.fleet import Fleet
 from simulator.mqtt import MqttSink
+from tests.support import procs
 from tests.support.poll import wait_for
+
+WHOLE_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # the spec's "2026-02-12T10:00:10Z"
+SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+SPEC_OTA = {"fw_version": "2.2.0", "fw_url": "https://ota.example.com/2.2.0.bin", "fw_sha256": SHA,
+            "fw_size_bytes": 524288}  # start_ota params with the firmware spec's names
+A, B, C = ("127.0.0.1", 1883), ("127.0.0.1", 1884), ("127.0.0.1", 1885)
+
+
+def brokers(*ports: int) -> list[dict]:
+    """update_config's broker list for local ports."""
+    return [{"host": "127.0.0.1", "port": p} for p in ports]
 
 
 def make_settings(*flags: str, **env: str):
@@ -30,11 +45,24 @@ class ListSink:
 
     owns_status: bool = False
     sent: list[tuple[int, str, bytes, bool]] = field(default_factory=list)
+    qos: list[int] = field(default_factory=list)  # QoS of each item of `sent`
+    routes: dict[int, tuple] = field(default_factory=dict)  # device index -> brokers set by set_brokers
+    connections: int = 1  # what connected_brokers answers
 
-    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False) -> bool:
+    def publish(self, index: int, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> bool:
         """Record the message."""
         self.sent.append((index, topic, payload, retain))
+        self.qos.append(qos)
         return True
+
+    def connected_brokers(self, index: int) -> int:
+        """A fixed number."""
+        return self.connections
+
+    def set_brokers(self, index: int, brokers: tuple, offline: tuple[str, bytes]) -> None:
+        """Record the new broker set and the goodbye."""
+        self.routes[index] = brokers
+        self.publish(index, offline[0], offline[1], True)
 
     def bodies(self, suffix: str | None = None) -> list[bytes]:
         """Payloads, optionally only those on topics ending with suffix."""
@@ -42,23 +70,25 @@ class ListSink:
 
 
 class Subscriber:
-    """A real MQTT client collecting every message on the given filters."""
+    """A real MQTT client collecting every message on the given filters (subscribed at `qos`)."""
 
-    def __init__(self, port: int, *filters: str):
+    def __init__(self, port: int, *filters: str, qos: int = 1):
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.qos: list[int] = []  # the QoS each of `messages` was delivered at
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, clean_session=True)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe([(f, 1) for f in filters])
+        self.client.subscribe([(f, qos) for f in filters])
         self.client.loop_start()
         wait_for(self._ready.is_set, timeout=10, what="subscription")
 
     def _on_message(self, client, userdata, msg) -> None:
         with self._lock:
             self.messages.append((msg.topic, msg.payload, msg.retain))
+            self.qos.append(msg.qos)
 
     def envelopes(self, device_id: str | None = None, msg_type: str | None = None) -> list:
         """Received device messages parsed with the contract (raises on an invalid one)."""
@@ -72,14 +102,67 @@ class Subscriber:
             out.append(parse(payload, expected_type=expected, topic_device_id=dev))
         return out
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1 and wait for the broker's ack."""
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+    def received(self, suffix: str = "") -> list[tuple[str, bytes, int]]:
+        """(topic, payload, QoS) of the messages on topics ending with suffix."""
+        with self._lock:
+            return [(t, p, q) for (t, p, _), q in zip(self.messages, self.qos, strict=True) if t.endswith(suffix)]
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish and wait for the broker's ack."""
+        self.client.publish(topic, payload, qos=qos).wait_for_publish(10)
 
     def close(self) -> None:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def fleet_of(*flags: str) -> tuple[Fleet, ListSink]:
+    """A seeded fleet over a ListSink, started at monotonic 0."""
+    sink = ListSink()
+    fleet = Fleet(make_settings("--seed", "7", *flags), sink)
+    fleet.start(0.0)
+    return fleet, sink
+
+
+def run_ticks(fleet: Fleet, seconds: float, start: float = 0.0, step: float = 0.1) -> float:
+    """Advance the fleet's monotonic clock in steps; returns the new time."""
+    t = start
+    while t < start + seconds:
+        t += step
+        fleet.step(t)
+    return t
+
+
+def sequenced(sink: ListSink, device_id: str) -> list:
+    """Valid sequenced envelopes of one device, in publish order (invalid ones skipped)."""
+    out = []
+    for _, topic, payload, _ in sink.sent:
+        dev, expected = parse_device_topic(topic)
+        if dev != device_id:
+            continue
+        try:
+            env = parse(payload, expected_type=expected, topic_device_id=dev)
+        except InvalidMessage:
+            continue
+        if env.is_sequenced:
+            out.append(env)
+    return out
+
+
+def command(fleet: Fleet, device_id: str, cmd: str, params: dict, now: float, broker=None) -> str:
+    """Hand the fleet one command (as if from `broker`); returns its cmd_id."""
+    cmd_id = str(uuid.uuid4())
+    fleet.handle_command(device_id, encode_command(cmd_id, cmd, params), now, broker)
+    return cmd_id
+
+
+@pytest.fixture
+def second_broker(tmp_path_factory):
+    """Another Mosquitto with the project's config, on its own port and data directory (a device's second broker)."""
+    server = procs.mosquitto(tmp_path_factory.mktemp("mosquitto-b")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

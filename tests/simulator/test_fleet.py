@@ -11,51 +11,12 @@ import pytest
 
 from iothub.contract import InvalidMessage, Reason, parse
 from iothub.contract.commands import encode_command
-from iothub.contract.topics import parse_device_topic
 from simulator.device import SEQ_MODULUS, SeqCounter
 from simulator.fleet import Fleet
-from tests.simulator.conftest import ListSink, make_settings
+from tests.simulator.conftest import ListSink, command, fleet_of, make_settings, run_ticks, sequenced
 
 SHA = "ab" * 32
 OTA = {"fw_version": "2.0.0", "url": "https://fw.example/2.0.0.bin", "sha256": SHA, "size": 1024}
-
-
-def fleet_of(*flags: str) -> tuple[Fleet, ListSink]:
-    sink = ListSink()
-    fleet = Fleet(make_settings("--seed", "7", *flags), sink)
-    fleet.start(0.0)
-    return fleet, sink
-
-
-def run_ticks(fleet: Fleet, seconds: float, start: float = 0.0, step: float = 0.1) -> float:
-    """Advance the fleet's monotonic clock in steps; returns the new time."""
-    t = start
-    while t < start + seconds:
-        t += step
-        fleet.step(t)
-    return t
-
-
-def sequenced(sink: ListSink, device_id: str) -> list:
-    """Valid sequenced envelopes of one device, in publish order (invalid ones skipped)."""
-    out = []
-    for _, topic, payload, _ in sink.sent:
-        dev, expected = parse_device_topic(topic)
-        if dev != device_id:
-            continue
-        try:
-            env = parse(payload, expected_type=expected, topic_device_id=dev)
-        except InvalidMessage:
-            continue
-        if env.is_sequenced:
-            out.append(env)
-    return out
-
-
-def command(fleet: Fleet, device_id: str, cmd: str, params: dict, now: float) -> str:
-    cmd_id = str(uuid.uuid4())
-    fleet.handle_command(device_id, encode_command(cmd_id, cmd, params), now)
-    return cmd_id
 
 
 def test_seq_counter_wraps_at_2_32():

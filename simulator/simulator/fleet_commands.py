@@ -1,0 +1,81 @@
+"""The fleet's command side: acknowledge, carry out once, answer repeats (redeliveries, other brokers) sparingly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from iothub.contract.topics import device_topic
+from simulator import commands
+from simulator.config import Broker, DeviceConfig
+from simulator.device import Device
+from simulator.ota import OtaJob
+
+REMEMBERED_ACKS = 16
+
+
+@dataclass(slots=True)
+class CachedAck:
+    """A handled command's answer, and the brokers a repeat of it was already answered for."""
+
+    result: str
+    detail: str
+    answered: set[Broker | None] = field(default_factory=set)
+
+
+class CommandHandling:
+    """Mixed into Fleet: uses its devices, timers, sink and publishing."""
+
+    def handle_command(self, device_id: str, raw: bytes, now: float, broker: Broker | None = None) -> None:
+        """Acknowledge one command and carry it out; `broker` is where it came from (None: unknown)."""
+        d = self.by_id.get(device_id)
+        if d is None or not d.booted_at:  # not ours, or not powered on yet: a real device would not hear it
+            return
+        if broker is not None and broker not in d.config.brokers:  # a shared pool hears every device's commands
+            return
+        body = commands.read(raw)
+        if body is None:
+            self.errors["unreadable_command"] += 1
+            return
+        cmd_id = body["cmd_id"]
+        cached = d.acks.get(cmd_id)
+        if cached is not None:
+            # Never act twice. A repeat from a broker (a redelivery, or the copy the server sent through another
+            # broker) is answered again once per broker, so a lost ack is recovered without an ack storm.
+            if broker not in cached.answered:
+                cached.answered.add(broker)
+                self._send(d, d.command_ack(self.clock(), cmd_id, cached.result, cached.detail))
+            return
+        decision = commands.decide(body, d.config, d.ota is not None, self.profile)
+        self.commands[(decision.cmd, decision.result)] += 1
+        d.acks[cmd_id] = CachedAck(decision.result, decision.detail)
+        if len(d.acks) > REMEMBERED_ACKS:
+            d.acks.pop(next(iter(d.acks)))
+        self._send(d, d.command_ack(self.clock(), cmd_id, decision.result, decision.detail))
+        self._apply(d, decision, now)
+
+    def _apply(self, d: Device, decision: commands.Decision, now: float) -> None:
+        if decision.action == "config" and decision.config is not None:
+            self._configure(d, decision.config)
+            self.timers.arm(now + d.config.send_interval_s, d.index, "telemetry")
+            self._arm_hello(d, now + d.config.hello_interval_s)
+        elif decision.action == "ota" and decision.ota is not None:
+            d.ota = OtaJob(decision.cmd_id, decision.ota, self.rng, self.s.ota_failure_rate)
+            self.timers.arm(now, d.index, "ota")
+        elif decision.action == "hello":  # request_status: an immediate hello, suppressed or not
+            self._hello(d, self.clock())
+        elif decision.action in ("reboot", "factory_reset"):
+            if decision.action == "factory_reset":
+                self._configure(d, self.default_config)
+            self._reboot(d, now)
+
+    def _configure(self, d: Device, config: DeviceConfig) -> None:
+        """Apply a configuration; a new broker list moves the device's connections."""
+        old, d.config = d.config, config
+        if config.brokers == old.brokers:
+            return
+        topic = device_topic(d.device_id, "status", self.s.topic_prefix)
+        self.sink.set_brokers(d.index, config.brokers, (topic, orjson.dumps(d.status(self.clock(), online=False))))
+        if not self.sink.owns_status:  # the brokers it joined have not heard it is online
+            self._send(d, d.status(self.clock(), online=True), retain=True)
