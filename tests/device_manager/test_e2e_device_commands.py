@@ -13,15 +13,16 @@ from tests.support.services import service
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def fleet(pg_dsn, amqp_url, mqtt_broker, tmp_path, uid):
-    """A collector (device-state writer only) and one simulated power meter on its own connection."""
+@pytest.fixture(params=["iothub", "spec"])
+def fleet(request, pg_dsn, amqp_url, mqtt_broker, tmp_path, uid):
+    """A collector (device-state writer only) and one simulated power meter on its own connection, speaking our
+    protocol or exactly as the firmware spec says (QoS 2, no hellos at these intervals)."""
     purge_all(amqp_url)
     prefix = f"cmd{uid}"
     env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1",
            "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
            "WRITERS": "state", "WRITER_BATCH_WAIT": "0.05"}
-    sim_args = ("--devices", "1", "--id-prefix", prefix, "--type-mix", "power_meter_dc:1",
+    sim_args = ("--profile", request.param, "--devices", "1", "--id-prefix", prefix, "--type-mix", "power_meter_dc:1",
                 "--connection-mode", "per-device", "--send-interval", "5", "--ota-step", "0.2", "--metrics-port", "0")
     import subprocess
     import sys
