@@ -81,7 +81,8 @@ class RuleEngineApp:
         while not self._stop.is_set():
             try:
                 return RuleService(store, min_reload_s=s.rules_min_reload_s, max_rule_age_s=s.rules_max_age_s,
-                                   persist_seen_s=s.persist_seen_s, offline_max_lag_s=s.offline_max_lag_s)
+                                   persist_seen_s=s.persist_seen_s, offline_max_lag_s=s.offline_max_lag_s,
+                                   intervals_refresh_s=s.config_refresh_s)
             except Unavailable as exc:
                 log.warning("loading state failed, retrying", extra={"error": str(exc)})
                 self._stop.wait(2.0)

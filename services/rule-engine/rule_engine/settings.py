@@ -29,6 +29,7 @@ class Settings:
     db_pool_size: int
     persist_seen_s: float  # store a device's last-seen at least this often even when nothing else changed
     offline_max_lag_s: float  # no offline detection while the input queue lags more than this
+    config_refresh_s: float  # re-read every device's applied intervals (offline limits) this often
 
 
 def load(env: Env | None = None) -> Settings:
@@ -50,4 +51,5 @@ def load(env: Env | None = None) -> Settings:
         db_pool_size=env.int("DB_POOL_SIZE", 4),
         persist_seen_s=env.float("PERSIST_SEEN_S", 30.0),
         offline_max_lag_s=env.float("OFFLINE_MAX_LAG_S", 30.0),
+        config_refresh_s=env.float("DEVICE_CONFIG_REFRESH_S", 30.0),
     )
