@@ -1,8 +1,9 @@
 """A fleet of spec-mode meters (firmware spec v2) through the real stack: QoS 2, no hellos at the default intervals,
 pf without a unit, every message published to two brokers, power cycles and redeliveries among them.
 
-Each broker is read by its own collector, so every message reaches RabbitMQ twice under the same msg_id; the
-stores must still hold each reading exactly once, with the epoch the simulator's ledger says.
+Either one collector reads both brokers (MQTT_BROKERS: the second copy is a duplicate), or each broker has a
+collector of its own (every message reaches RabbitMQ twice under one msg_id, and the idempotent stores keep one).
+Either way each reading is stored exactly once, with the epoch the simulator's ledger says.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pytest
 from tests.e2e.test_power_cycle import _archive_keys
 from tests.support import procs
 from tests.support.poll import wait_for
-from tests.support.services import service
+from tests.support.queues import purge_all
+from tests.support.services import running_platform, service
 
 pytestmark = pytest.mark.slow
 DEVICES = 6
@@ -54,31 +56,44 @@ def _measurements(db, prefix) -> list[dict]:
         return [m for (ms,) in cur.fetchall() for m in ms]
 
 
-def test_spec_fleet_on_two_brokers_stores_every_reading_once(platform, platform_env, db, pg_dsn, mqtt_broker,
-                                                             second_broker, tmp_path, uid):
+@pytest.mark.parametrize("collectors", ["one_reading_both", "one_per_broker"])
+def test_spec_fleet_on_two_brokers_stores_every_reading_once(collectors, platform_env, db, pg_dsn, amqp_url,
+                                                             mqtt_broker, second_broker, tmp_path, uid):
     prefix = f"spec{uid}"
     ledger = tmp_path / "ledger.csv"
+    both = f"127.0.0.1:{mqtt_broker.port},127.0.0.1:{second_broker.port}"
     sim_args = ("--profile", "spec", "--devices", str(DEVICES), "--id-prefix", prefix,
                 "--type-mix", "power_meter_dc:1,power_meter_ac:1", "--connection-mode", "per-device",
-                "--brokers", f"127.0.0.1:{mqtt_broker.port},127.0.0.1:{second_broker.port}",
+                "--brokers", both,
                 "--sampling-interval", "0.2", "--send-interval", "1", "--reboot-rate", "0.03",
                 "--duplicate-rate", "0.05", "--malformed-rate", "0.02", "--seed", "14", "--metrics-port", "0")
     subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn], check=True,
                    capture_output=True, timeout=60)
+    env_a = {**platform_env, "MQTT_BROKERS": both} if collectors == "one_reading_both" else platform_env
     env_b = {**platform_env, "MQTT_PORT": str(second_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}-b"}
-    started = []
+    purge_all(amqp_url)
+    started = {}
+    with running_platform(env_a, tmp_path, started):
+        if collectors == "one_per_broker":
+            started["collector-b"] = service("collector", env_b, tmp_path).start(timeout=60)
+        _run_fleet(sim_args, ledger, platform_env, tmp_path)
+        _check(db, prefix, ledger, platform_env)
+
+
+def _run_fleet(sim_args, ledger, env, tmp_path) -> None:
+    """Run the simulator for its duration and wait for it to end."""
+    sim = service("simulator", env, tmp_path, args=("run", *sim_args, "--duration", "25", "--ledger", str(ledger)))
+    sim.start(wait_healthy=False)
     try:
-        started.append(service("collector", env_b, tmp_path).start(timeout=60))
-        sim = service("simulator", platform_env, tmp_path,
-                      args=("run", *sim_args, "--duration", "25", "--ledger", str(ledger)))
-        sim.start(wait_healthy=False)
-        started.append(sim)
         sim.proc.wait(90)
         assert sim.proc.returncode == 0, sim.log_tail()
     finally:
-        for proc in started:
-            with contextlib.suppress(Exception):
-                proc.stop()
+        with contextlib.suppress(Exception):
+            sim.stop()
+
+
+def _check(db, prefix, ledger, platform_env) -> None:
+    """Series and archive hold what the ledger says was published, each once."""
     expected, kinds = _ledger(ledger)
     assert kinds["hello"] == 0  # REQ-HELLO-001: a 1 s send interval never needs a hello
     assert len(expected) > 100 and {e for _, e, _ in expected} >= {0, 1}  # readings, and power cycles among them

@@ -54,6 +54,13 @@ class SeqFlusher:
         self.flush()
 
 
+def session_id(settings: Settings, host: str, port: int) -> str:
+    """The MQTT client id of the persistent session on one broker: MQTT_CLIENT_ID itself with a single broker."""
+    if len(settings.mqtt_brokers) == 1:
+        return settings.mqtt_client_id
+    return f"{settings.mqtt_client_id}-{host}-{port}".replace(":", "_")  # stable whatever the list's order
+
+
 class IngestEdge:
     """Everything between devices and the telemetry exchange, runnable in-process (tests) or from __main__."""
 
@@ -68,11 +75,15 @@ class IngestEdge:
                              max_bytes=settings.max_payload_bytes, reboot_uptime_s=settings.reboot_uptime_s,
                              prefix=settings.mqtt_topic_prefix)
         self.flusher = SeqFlusher(self.ingest, settings.seq_flush_interval)
-        self.bridge = MqttBridge(self.ingest, host=settings.mqtt_host, port=settings.mqtt_port,
-                                 client_id=settings.mqtt_client_id, loop=lambda: self.publisher.ioloop,
-                                 username=settings.mqtt_username, password=settings.mqtt_password,
-                                 prefix=settings.mqtt_topic_prefix, share_group=settings.mqtt_share_group,
-                                 keepalive=settings.mqtt_keepalive)
+        # One bridge per broker, all on the publisher's I/O loop and one sequence tracker: a spec meter's copy of a
+        # message through its second broker is then a duplicate of the first (REQ-BROKER-001, REQ-DEDUP-001).
+        self.bridges = [MqttBridge(self.ingest, host=host, port=port, client_id=session_id(settings, host, port),
+                                   loop=lambda: self.publisher.ioloop, username=settings.mqtt_username,
+                                   password=settings.mqtt_password, prefix=settings.mqtt_topic_prefix,
+                                   share_group=settings.mqtt_share_group, keepalive=settings.mqtt_keepalive)
+                        for host, port in settings.mqtt_brokers]
+        self.bridge = self.bridges[0]
+        metrics.PENDING_ACKS.set_function(lambda: sum(b.pending_acks for b in self.bridges))  # read at scrape time
         self.http: HttpIngest | None = None
         if settings.http_enabled:
             app = create_app(self.ingest, max_bytes=settings.max_payload_bytes,
@@ -84,21 +95,24 @@ class IngestEdge:
         self.publisher.start(timeout)
         self.directory.start()
         self.flusher.start()
-        self.bridge.start()
+        for bridge in self.bridges:
+            bridge.start()
         if self.http is not None:
             self.http.start()
         return self
 
     def checks(self) -> dict:
         """Readiness probes for iothub.health.serve."""
-        return {"mqtt": lambda: self.bridge.connected, "rabbitmq": lambda: self.publisher.ready,
+        # Ready while any broker is read: a meter publishes to all of its brokers, so one carries its data.
+        return {"mqtt": lambda: any(b.connected for b in self.bridges), "rabbitmq": lambda: self.publisher.ready,
                 "database": self.db.ping}
 
     def stop(self) -> None:
         """Stop intake, let in-flight publishes settle, persist sequence state, close RabbitMQ."""
         if self.http is not None:
             self.http.stop()
-        self.bridge.stop()
+        for bridge in self.bridges:
+            bridge.stop()
         self.directory.stop()
         self.flusher.stop()
         self.publisher.stop()

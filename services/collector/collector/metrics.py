@@ -19,7 +19,7 @@ SEQ_FLUSHES = Counter("iothub_collector_seq_rows_flushed", "device_seq_tracking 
 BRIDGE_LATENCY = Histogram("iothub_collector_bridge_latency_seconds", "Receipt to RabbitMQ confirm",
                            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 PENDING_ACKS = Gauge("iothub_collector_pending_acks", "MQTT messages received but not yet acknowledged")
-MQTT_CONNECTED = Gauge("iothub_collector_mqtt_connected", "1 while the MQTT session is up")
+MQTT_CONNECTED = Gauge("iothub_collector_mqtt_connected", "1 while the MQTT session to this broker is up", ["broker"])
 PUBLISHER_READY = Gauge("iothub_collector_publisher_ready", "1 while the RabbitMQ confirm channel is open")
 
 

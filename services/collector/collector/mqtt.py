@@ -43,6 +43,7 @@ class MqttBridge:
         self._thread: threading.Thread | None = None
         self._conn: LoopConnection | None = None
         self._connected = threading.Event()
+        self._gauge = metrics.MQTT_CONNECTED.labels(f"{host}:{port}")
 
     @property
     def connected(self) -> bool:
@@ -57,8 +58,8 @@ class MqttBridge:
 
     def start(self) -> MqttBridge:
         """Run the connection supervisor on a daemon thread."""
-        metrics.PENDING_ACKS.set_function(lambda: self.pending_acks)  # read at scrape time, not per message
-        self._thread = threading.Thread(target=self._supervise, name="mqtt-bridge", daemon=True)
+        self._gauge.set(0)
+        self._thread = threading.Thread(target=self._supervise, name=f"mqtt-bridge-{self._port}", daemon=True)
         self._thread.start()
         return self
 
@@ -101,7 +102,7 @@ class MqttBridge:
                 if self._loop() is not loop:  # RabbitMQ went away, and with it the loop paho runs on
                     conn.broken.set()
             self._connected.clear()
-            metrics.MQTT_CONNECTED.set(0)
+            self._gauge.set(0)
             conn.close()
             conn.release(loop, self._loop)
             if not self._stop.is_set():
@@ -150,7 +151,7 @@ class MqttBridge:
 
     def _mark_connected(self) -> None:
         self._connected.set()
-        metrics.MQTT_CONNECTED.set(1)
+        self._gauge.set(1)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         conn = self._conn

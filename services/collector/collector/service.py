@@ -9,7 +9,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -17,7 +17,8 @@ import orjson
 
 from collector.directory import Entry
 from collector.liveness import SeenNotices
-from collector.seq import DeviceSeq, SequenceTracker, Status, Verdict
+from collector.ports import Directory, Publisher, SeqStore
+from collector.seq import SequenceTracker, Status, Verdict
 from iothub import topology
 from iothub.contract import GapNotice, IngestMessage, InvalidMessage, Reason, parse
 from iothub.contract.envelope import Envelope
@@ -26,41 +27,6 @@ from iothub.errors import Unavailable
 log = logging.getLogger(__name__)
 
 ACCEPTED, DUPLICATE, REJECTED, FAILED = "accepted", "duplicate", "rejected", "failed"
-
-
-class Publisher(Protocol):
-    """Publishes with confirms (iothub.rabbit.ConfirmPublisher)."""
-
-    def publish(self, exchange: str, routing_key: str, body: bytes, on_confirm: Callable[[bool], None], *,
-                message_id: str | None = None, headers: dict | None = None, bundle: str | None = None,
-                order: str | None = None) -> None:
-        """Queue a message; on_confirm(True) once the broker has it; `bundle` lets neighbours share a message."""
-
-
-class Directory(Protocol):
-    """Known devices: device_id -> device type, HTTP token hash and registration."""
-
-    def lookup(self, device_id: str) -> Entry | None:
-        """The device's entry, None when the device is unknown."""
-
-    def device_type(self, device_id: str) -> str | None:
-        """The device's type name, None when the device is unknown."""
-
-    def token_hash(self, device_id: str) -> str | None:
-        """sha256 hex of the device's HTTP ingest token, if it has one."""
-
-
-class SeqStore(Protocol):
-    """Persistence of sequence state (device_seq_tracking)."""
-
-    def load(self, device_id: str) -> DeviceSeq | None:
-        """The stored state of one device."""
-
-    def load_all(self) -> dict[str, DeviceSeq]:
-        """Every stored state."""
-
-    def save(self, rows: list[DeviceSeq]) -> None:
-        """Upsert many states in one transaction."""
 
 
 def fingerprint(body: dict) -> int:
@@ -93,7 +59,9 @@ Done = Callable[[Outcome], None]
 
 @dataclass(slots=True, eq=False)
 class _Flight:
+    key: tuple[str, int, int]  # (device_id, epoch, seq)
     ok: bool | None = None
+    waiters: list[Callable[[bool], None]] = field(default_factory=list)  # duplicates acked once this lands
 
 
 class Ingest:
@@ -111,6 +79,7 @@ class Ingest:
         self._lock = threading.Lock()
         self._preload()
         self._flights: set[_Flight] = set()
+        self._by_key: dict[tuple[str, int, int], _Flight] = {}
         self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
 
     def _preload(self) -> None:
@@ -185,12 +154,20 @@ class Ingest:
             with self._lock:
                 verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type, uptime_s=uptime,
                                                 ts=env.ts, print_=print_, registration=entry.registration)
+                key = (env.device_id, verdict.epoch, env.seq)
+                original = self._by_key.get(key)
                 if verdict.accepted:
-                    flight = _Flight()
+                    flight = self._by_key[key] = _Flight(key)
                     self._flights.add(flight)
+                elif original is not None:
+                    # Its original (from another broker, or redelivered early) is not confirmed yet: acking the copy
+                    # now would lose the message if that publish then failed.
+                    original.waiters.append(lambda ok: self._finish(
+                        source, done, Outcome(DUPLICATE, verdict=verdict) if ok else Outcome(FAILED, verdict=verdict)))
             if not verdict.accepted:
                 self._seen.note(env.device_id, device_type, "duplicate")
-                self._finish(source, done, Outcome(DUPLICATE, verdict=verdict))
+                if original is None:
+                    self._finish(source, done, Outcome(DUPLICATE, verdict=verdict))
                 return
         else:
             verdict = None
@@ -201,8 +178,13 @@ class Ingest:
                 with self._lock:
                     flight.ok = ok
                     self._flights.discard(flight)
+                    if self._by_key.get(flight.key) is flight:
+                        del self._by_key[flight.key]
                     if not ok:
                         self._tracker.release(env.device_id, epoch, env.seq, time.monotonic())
+                    waiters, flight.waiters = flight.waiters, []
+                for waiter in waiters:  # outside the lock: they ack on the MQTT connection
+                    waiter(ok)
 
         try:
             msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=epoch, source=source)
