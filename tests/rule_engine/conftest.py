@@ -21,7 +21,7 @@ def engine_settings(pg_dsn: str, amqp_url: str, **overrides) -> Settings:
               "metrics_port": 0, "batch_size": 200, "batch_wait": 0.05, "prefetch": 1000, "max_attempts": 3,
               "rules_min_reload_s": 0.2, "rules_max_age_s": 600.0, "sweep_interval_s": 0.2, "outbox_batch": 500,
               "outbox_interval_s": 0.5, "outbox_retention_h": 168.0, "db_pool_size": 4,
-              "persist_seen_s": 30.0, "offline_max_lag_s": 30.0}
+              "persist_seen_s": 30.0, "offline_max_lag_s": 30.0, "config_refresh_s": 30.0}
     return Settings(**(values | overrides))
 
 
