@@ -7,6 +7,8 @@ Policy, for every delivered message:
                                            (a store outage must never lose data);
 - handler raised anything else          -> retry message by message; a message failing
                                            `max_attempts` times is dead-lettered with the error.
+A batch is handled as soon as the input is momentarily idle (IDLE_S), or when it reaches batch_size, or batch_wait
+after its first message: a fixed wait would add to the latency of every hop when nothing more is coming.
 A bundle (iothub.rabbit.bundle) is handled as its parts, keeping those the queue's bindings match; it is
 acked once every part is stored or dead-lettered, and requeued whole when any part must be retried
 (handlers are idempotent, so the stored parts coming back is harmless).
@@ -29,6 +31,9 @@ from iothub.errors import Rejected, Unavailable
 from iothub.rabbit import bundle
 
 log = logging.getLogger(__name__)
+# "Momentarily idle": nothing more arrived within this long, so a batch is flushed without waiting for batch_wait
+# (which only caps how long a batch may keep growing while input keeps coming).
+IDLE_S = 0.002
 
 CONSUMED = Counter("iothub_consumer_messages_total", "Messages settled by consumers", ["queue", "outcome"])
 BATCH_SECONDS = Histogram("iothub_consumer_batch_seconds", "Handler time per batch", ["queue"])
@@ -119,8 +124,10 @@ class BatchConsumer:
             self.connected.set()
             last_depth = 0.0
             while not self._stop.is_set():
+                before = len(self._pending)
                 conn.process_data_events(time_limit=self._wait_time())
-                if self._pending and (len(self._pending) >= self.config.batch_size
+                if self._pending and (len(self._pending) == before  # input idle: nothing more is coming now
+                                      or len(self._pending) >= self.config.batch_size
                                       or time.monotonic() - self._first_at >= self.config.batch_wait):
                     self._flush(conn, channel)
                 if time.monotonic() - last_depth > 5:
@@ -136,7 +143,7 @@ class BatchConsumer:
     def _wait_time(self) -> float:
         if not self._pending:
             return 0.5
-        return max(0.0, self.config.batch_wait - (time.monotonic() - self._first_at))
+        return max(0.0, min(IDLE_S, self.config.batch_wait - (time.monotonic() - self._first_at)))
 
     def _on_message(self, channel, method, props, body) -> None:
         if not self._pending:
