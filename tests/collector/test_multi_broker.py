@@ -53,3 +53,30 @@ def test_broker_lists_parse_and_bad_ones_are_refused():
     for bad in ("a:x", "a:0", "a:1,a:1"):
         with pytest.raises(SettingsError):
             parse_brokers(bad, 1883)
+
+
+def test_a_lagging_broker_delivering_an_earlier_boot_after_the_power_cycle_stores_nothing_twice(
+        start_edge, mqtt_broker, broker_b, make_device, tap, uid):
+    edge = start_edge(MQTT_BROKERS=f"127.0.0.1:{mqtt_broker.port},127.0.0.1:{broker_b.port}")
+    assert all(bridge.wait_connected(15) for bridge in edge.bridges)
+    dev = make_device()
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    a, b = Device(mqtt_broker.port, f"t{uid}/"), Device(broker_b.port, f"t{uid}/")
+    try:
+        first_boot = [telemetry(dev, seq) for seq in range(100)]
+        second_boot = [telemetry(dev, seq) for seq in range(5)]  # powered on again: seq from 0, later timestamps
+        for body in first_boot + second_boot:
+            a.send(dev, body)
+        wait_for(lambda: len(out.drain()) >= 105, what="both boots through broker A")
+        for body in first_boot:  # broker B was cut off and delivers its backlog only now
+            b.send(dev, body)
+        wait_for(lambda: all(br.pending_acks == 0 for br in edge.bridges) and edge.publisher.in_flight == 0
+                 and edge.ingest._tracker.state(dev).duplicates_total == 100, what="B's backlog judged")
+        keys = sorted((x["epoch"], x["seq"]) for x in out.bodies())
+        assert keys == sorted([(0, s) for s in range(100)] + [(1, s) for s in range(5)])
+    finally:
+        a.close()
+        b.close()
+        edge.stop()
+        for server in (mqtt_broker, broker_b):
+            wipe_session(server.port, session_id(edge.settings, "127.0.0.1", server.port))

@@ -124,15 +124,41 @@ def test_power_cycle_without_hello_starts_one_new_epoch_and_loses_nothing(last):
     assert tracker.state("d").reboots_total == 1 and tracker.state("d").duplicates_total == 0
 
 
-@pytest.mark.parametrize("last", [1, 2, 63, 64, 65, 1000])
-def test_power_cycle_at_once_with_the_clock_behind_is_told_by_content(last):
+@pytest.mark.parametrize("last", [0, 1, 2, 63, 64])
+def test_power_cycle_within_the_same_second_is_told_by_content(last):
     tracker = SequenceTracker(lambda device_id: None)
-    _boot(tracker, "d", range(0, last + 1), 10_000)
-    # The new boot's clock is behind (not yet synchronised): only the content says it is a new message.
-    verdict = tracker.observe("d", 0, ts=T0, print_=424242)
-    assert verdict.status is Status.REBOOT or (last > 64 and verdict.status is Status.DUPLICATE)
-    if last <= 64:
-        assert tracker.observe("d", 1, ts=T0 + timedelta(seconds=10), print_=424243).status is Status.NEXT
+    sent = _boot(tracker, "d", range(0, last + 1), 0)
+    same_second = sent[-1][1]  # whole-second timestamps: the new boot's first message shares the last one's ts
+    assert tracker.observe("d", 0, ts=same_second, print_=424242).status is Status.REBOOT
+    assert tracker.observe("d", 1, ts=same_second + timedelta(seconds=10), print_=424243).status is Status.NEXT
+
+
+@pytest.mark.parametrize("lag", [3, 64, 65, 200])
+def test_a_lagging_brokers_copies_of_an_earlier_boot_are_dropped_after_the_reboot(lag):
+    tracker = SequenceTracker(lambda device_id: None)
+    old = _boot(tracker, "d", range(0, 300), 0)  # broker A delivered the whole first boot
+    new = _boot(tracker, "d", range(0, 5), 10 * 300 + 3600, prefix=2)  # ... and the power cycle
+    assert [v.status for *_, v in new] == [Status.REBOOT] + [Status.NEXT] * 4
+    # Broker B catches up: copies of the first boot, some above the new epoch's seqs, some in its window.
+    late = [tracker.observe("d", seq, ts=ts, print_=p).status for seq, ts, p, _ in old[-lag:]]
+    assert late == [Status.DUPLICATE] * lag
+    assert tracker.observe("d", 5, ts=new[-1][1] + timedelta(seconds=10), print_=9).status is Status.NEXT
+    assert tracker.state("d").epoch == 1
+
+
+def test_far_below_without_a_time_is_a_reboot_only_near_zero_and_with_a_time_only_when_later():
+    tracker = SequenceTracker(lambda device_id: None)
+    tracker.observe("d", 5000, ts=T0, print_=1)
+    assert tracker.observe("d", 3, ts=T0 - timedelta(seconds=5), print_=2).status is Status.DUPLICATE  # a copy
+    assert tracker.observe("d", 3, ts=T0 + timedelta(seconds=5), print_=2).status is Status.REBOOT
+
+
+def test_a_retry_slot_is_not_taken_by_a_new_boots_message_at_that_seq():
+    tracker = SequenceTracker(lambda device_id: None)
+    for seq in range(0, 5):
+        tracker.observe("d", seq, ts=T0 + timedelta(seconds=seq), print_=10 + seq)
+    tracker.release("d", 0, 4, now=0.0)  # the publish of seq 4 failed
+    assert tracker.observe("d", 4, ts=T0 + timedelta(seconds=4), print_=14).status is Status.RETRY
 
 
 @pytest.mark.parametrize("last", [1, 2, 29, 63, 64, 65, 1000])
@@ -185,8 +211,8 @@ def test_replacement_unit_under_the_same_id_starts_a_fresh_history_with_a_higher
         tracker.observe("d", seq, ts=T0 + timedelta(seconds=seq), print_=seq + 1, registration="unit-a")
     tracker.observe("d", 30, ts=T0 + timedelta(seconds=30), print_=5, registration="unit-a")
     old = tracker.state("d")
-    # The new unit replays the old one's exact seqs and content: only the registration tells them apart.
-    got = [tracker.observe("d", seq, ts=T0 + timedelta(seconds=seq), print_=seq + 1, registration="unit-b")
+    # The new unit sends the old one's seqs and content, later: only the registration says it is not a reboot.
+    got = [tracker.observe("d", seq, ts=T0 + timedelta(seconds=100 + seq), print_=seq + 1, registration="unit-b")
            for seq in range(0, 6)]
     assert [v.status for v in got] == [Status.RENEWED] + [Status.NEXT] * 5
     assert {v.epoch for v in got} == {old.epoch + 1}

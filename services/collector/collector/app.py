@@ -55,10 +55,11 @@ class SeqFlusher:
 
 
 def session_id(settings: Settings, host: str, port: int) -> str:
-    """The MQTT client id of the persistent session on one broker: MQTT_CLIENT_ID itself with a single broker."""
-    if len(settings.mqtt_brokers) == 1:
+    """The MQTT client id of the persistent session on one broker: MQTT_CLIENT_ID itself on the first broker (so
+    adding brokers keeps the session it had), MQTT_CLIENT_ID-host-port on the others."""
+    if (host, port) == settings.mqtt_brokers[0]:
         return settings.mqtt_client_id
-    return f"{settings.mqtt_client_id}-{host}-{port}".replace(":", "_")  # stable whatever the list's order
+    return f"{settings.mqtt_client_id}-{host}-{port}".replace(":", "_")
 
 
 class IngestEdge:

@@ -47,6 +47,9 @@ class DeviceDirectory:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._watcher: threading.Thread | None = None
+        # A change notified while a read was under way must win over that read's (older) answer.
+        self._generation = 0
+        self._changed_at: dict[str, int] = {}  # device_id -> generation of its latest change notice
 
     def start(self) -> DeviceDirectory:
         """Load every device (best effort) and refresh on a daemon thread."""
@@ -64,6 +67,8 @@ class DeviceDirectory:
             self.refresh()
             return
         with self._lock:
+            self._generation += 1
+            self._changed_at[device_id] = self._generation
             self._devices.pop(device_id, None)
             self._misses.pop(device_id, None)
 
@@ -73,12 +78,16 @@ class DeviceDirectory:
 
     def refresh(self) -> bool:
         """Reload every device; False when the database is down (the old cache stays)."""
+        began = self._generation
         try:
             devices = self._source.all()
         except Unavailable as exc:
             log.warning("device directory refresh failed", extra={"error": str(exc)})
             return False
         with self._lock:
+            for device_id in [d for d, gen in self._changed_at.items() if gen > began]:
+                devices.pop(device_id, None)  # changed while we read: looked up again on its next message
+            self._changed_at = {d: gen for d, gen in self._changed_at.items() if gen > began}
             self._devices = devices
             self._misses.clear()
         return True
@@ -97,6 +106,7 @@ class DeviceDirectory:
                 return None
             self._misses[device_id] = now
         # A device registered since the last refresh becomes usable at once; Unavailable propagates.
+        began = self._generation
         try:
             entry = self._source.one(device_id)
         except Unavailable:
@@ -105,9 +115,14 @@ class DeviceDirectory:
             raise
         if entry is not None:
             with self._lock:
-                self._devices[device_id] = entry
+                if self._changed_at.get(device_id, 0) <= began:  # else a newer change than this answer arrived
+                    self._devices[device_id] = entry
                 self._misses.pop(device_id, None)
         return entry
+
+    def cached(self, device_id: str) -> Entry | None:
+        """The device's entry if it is in memory; never queries (safe on the I/O loop for junk ids)."""
+        return self._devices.get(device_id)
 
     def lookup(self, device_id: str) -> Entry | None:
         """The device's entry, None when it is not registered."""

@@ -176,7 +176,8 @@ class MqttBridge:
                                     source="mqtt", routing_key=msg.topic, done=done)
                 return
             self._ingest.handle(msg.payload, source="mqtt", done=done, topic_device_id=parsed[0],
-                                expected_type=parsed[1], routing_key=msg.topic, received=received)
+                                expected_type=parsed[1], routing_key=msg.topic, received=received,
+                                redelivered=bool(msg.dup))
         except Unavailable as exc:
             log.warning("ingest dependency down; withholding acks", extra={"error": str(exc)})
             done(Outcome(FAILED))

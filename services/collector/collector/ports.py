@@ -24,6 +24,9 @@ class Directory(Protocol):
     def lookup(self, device_id: str) -> Entry | None:
         """The device's entry, None when the device is unknown."""
 
+    def cached(self, device_id: str) -> Entry | None:
+        """The device's entry when known without asking the database."""
+
     def device_type(self, device_id: str) -> str | None:
         """The device's type name, None when the device is unknown."""
 

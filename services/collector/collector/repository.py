@@ -18,12 +18,14 @@ DEVICES_CHANNEL = "iothub_devices"  # migration 0103: a device_id per registrati
 _DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash, d.id::text FROM devices d
               JOIN device_types t ON t.id = d.device_type_id"""
 _UPSERT = """INSERT INTO device_seq_tracking (device_id, epoch, last_seq, window_bits, gaps_total, missing_total,
-                 duplicates_total, reboots_total, boot_at, last_ts, prints, registration, updated_at) VALUES %s
+                 duplicates_total, reboots_total, boot_at, last_ts, prints, registration, prev_ts, updated_at)
+             VALUES %s
              ON CONFLICT (device_id) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq,
                  window_bits = EXCLUDED.window_bits, gaps_total = EXCLUDED.gaps_total,
                  missing_total = EXCLUDED.missing_total, duplicates_total = EXCLUDED.duplicates_total,
                  reboots_total = EXCLUDED.reboots_total, boot_at = EXCLUDED.boot_at, last_ts = EXCLUDED.last_ts,
-                 prints = EXCLUDED.prints, registration = EXCLUDED.registration, updated_at = now()"""
+                 prints = EXCLUDED.prints, registration = EXCLUDED.registration, prev_ts = EXCLUDED.prev_ts,
+                 updated_at = now()"""
 
 
 def _signed64(bits: int) -> int:
@@ -56,7 +58,8 @@ class PostgresDevices:
 
 
 _SEQ_COLUMNS = """SELECT device_id, epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
-                         reboots_total, boot_at, last_ts, prints, registration::text FROM device_seq_tracking"""
+                         reboots_total, boot_at, last_ts, prints, registration::text, prev_ts
+                  FROM device_seq_tracking"""
 
 
 def _prints(raw: bytes | memoryview | None) -> array:
@@ -68,7 +71,7 @@ def _prints(raw: bytes | memoryview | None) -> array:
 
 def _seq(row: tuple) -> DeviceSeq:
     return DeviceSeq(row[0], row[1], row[2], row[3] % 2**64, row[4], row[5], row[6], row[7], row[8], row[9],
-                     _prints(row[10]), row[11])
+                     _prints(row[10]), row[11], row[12])
 
 
 class PostgresSeqStore:
@@ -93,8 +96,9 @@ class PostgresSeqStore:
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one statement."""
         values = [(r.device_id, r.epoch, r.last_seq, _signed64(r.window_bits), r.gaps_total, r.missing_total,
-                   r.duplicates_total, r.reboots_total, r.boot_at, r.last_ts, r.prints.tobytes(), r.registration)
+                   r.duplicates_total, r.reboots_total, r.boot_at, r.last_ts, r.prints.tobytes(), r.registration,
+                   r.prev_ts)
                   for r in rows]
         with self._db.transaction() as cur:
             psycopg2.extras.execute_values(cur, _UPSERT, values,
-                                           template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::uuid,now())")
+                                           template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::uuid,%s,now())")

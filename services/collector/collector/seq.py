@@ -71,6 +71,7 @@ class DeviceSeq:
     last_ts: datetime | None = None  # latest device ts accepted in this epoch: a redelivery never exceeds it
     prints: array = field(default_factory=new_prints)  # fingerprint of each seen seq in the window, by seq % SLOTS
     registration: str | None = None  # devices.id of the registration this history belongs to
+    prev_ts: datetime | None = None  # latest device ts of earlier epochs: a message no later is one of their copies
     dirty: bool = field(default=True, compare=False)
 
 
@@ -86,6 +87,19 @@ class Seen:
     ts: datetime | None = None  # the envelope's device time
     print_: int = 0  # 32-bit fingerprint of the content (0: unknown)
     registration: str | None = None
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two optional times."""
+    return a if b is None or (a is not None and a > b) else b
+
+
+def _end_of(previous: datetime | None, first: datetime | None) -> datetime | None:
+    """Where the earlier epochs end, given the new one's first ts: a boot within the same (whole) second as the last
+    message must keep its later messages of that second, so the boundary moves just before it."""
+    if previous is None or first is None or first > previous:
+        return previous
+    return first - timedelta(microseconds=1)
 
 
 class SequenceTracker:
@@ -126,8 +140,17 @@ class SequenceTracker:
         if registration is not None and st.registration is None:
             st.registration = registration  # a state stored before registrations were tracked: adopt it
             st.dirty = True
-        if self._retry.pop((device_id, st.epoch, seq), None) is not None:
-            return Verdict(Status.RETRY, st.epoch)
+        if seen.ts is not None and st.prev_ts is not None and seen.ts <= st.prev_ts:
+            # Older than the end of the previous epoch: a copy of an earlier boot's message that a lagging broker
+            # delivers only now (the device's clock does not run back across a power cycle).
+            return self._duplicate(st)
+        known = st.prints[seq % SLOTS]
+        if (not (seen.print_ and known and seen.print_ != known)
+                and self._retry.pop((device_id, st.epoch, seq), None) is not None):
+            return Verdict(Status.RETRY, st.epoch)  # the message whose publish failed, back again
+        return self._judge(st, seq, seen, boot)
+
+    def _judge(self, st: DeviceSeq, seq: int, seen: Seen, boot: datetime | None) -> Verdict:
         forward = (seq - st.last_seq) % MODULUS
         if seen.msg_type == "hello" and self._is_reboot_hello(st, forward, seen.uptime_s, boot):
             return self._reboot(st, seq, seen, boot)
@@ -152,9 +175,13 @@ class SequenceTracker:
             known = st.prints[seq % SLOTS]
             if seen.print_ and known and seen.print_ != known:
                 return self._reboot(st, seq, seen, boot)
-        elif seq < behind:
-            # Far below the last seq and nearer to 0 than to it: the device restarted counting.
+        elif seen.ts is None and seq < behind:
+            # No time to judge by; far below the last seq and nearer to 0 than to it: the device restarted counting.
             return self._reboot(st, seq, seen, boot)
+        return self._duplicate(st)
+
+    @staticmethod
+    def _duplicate(st: DeviceSeq) -> Verdict:
         st.duplicates_total += 1
         st.dirty = True
         return Verdict(Status.DUPLICATE, st.epoch)
@@ -195,6 +222,7 @@ class SequenceTracker:
         st.dirty = True
 
     def _reboot(self, st: DeviceSeq, seq: int, seen: Seen, boot: datetime | None) -> Verdict:
+        st.prev_ts = _end_of(_latest(st.prev_ts, st.last_ts), seen.ts)
         st.epoch += 1
         st.reboots_total += 1
         self._restart(st, seq, seen, boot)
@@ -206,6 +234,8 @@ class SequenceTracker:
         epoch = 0 if old is None else old.epoch + 1
         st = self._devices[device_id] = DeviceSeq(device_id, epoch, seq, registration=seen.registration)
         self._restart(st, seq, seen, boot)
+        if old is not None:
+            st.prev_ts = _end_of(_latest(old.prev_ts, old.last_ts), seen.ts)
         return Verdict(Status.FIRST if old is None else Status.RENEWED, epoch)
 
     def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
@@ -222,7 +252,7 @@ class SequenceTracker:
                 st.dirty = False
                 rows.append(DeviceSeq(st.device_id, st.epoch, st.last_seq, st.window_bits, st.gaps_total,
                                       st.missing_total, st.duplicates_total, st.reboots_total, st.boot_at,
-                                      st.last_ts, array("I", st.prints), st.registration))
+                                      st.last_ts, array("I", st.prints), st.registration, st.prev_ts))
         return rows
 
     def mark_dirty(self, device_ids: list[str]) -> None:

@@ -93,8 +93,9 @@ class Ingest:
 
     def handle(self, raw: bytes, *, source: str, done: Done, topic_device_id: str | None = None,
                expected_type: str | None = None, routing_key: str = "", token: str | None = None,
-               require_token: bool = False, received: float | None = None) -> None:
-        """Process one message; raises Unavailable when the database cannot answer."""
+               require_token: bool = False, received: float | None = None, redelivered: bool = False) -> None:
+        """Process one message; raises Unavailable when the database cannot answer; `redelivered`: the broker
+        sent it again (MQTT DUP), so it says nothing about the device being alive now."""
         received = time.monotonic() if received is None else received
         try:
             try:
@@ -115,16 +116,11 @@ class Ingest:
                 self._note_rejected(topic_device_id)
             self.dead_letter(raw, exc.reason, exc.detail, source=source, routing_key=routing_key, done=done)
             return
-        self._publish(env, entry, source, done, received)
+        self._publish(env, entry, source, done, received, redelivered)
 
     def _note_rejected(self, device_id: str | None) -> None:
         # A registered device whose message is dead-lettered is still alive; an unknown sender is nobody's.
-        if device_id is None:
-            return
-        try:
-            entry = self._directory.lookup(device_id)
-        except Unavailable:
-            return
+        entry = self._directory.cached(device_id) if device_id is not None else None
         if entry is not None:
             self._seen.note(device_id, entry.device_type, "rejected")
 
@@ -145,7 +141,8 @@ class Ingest:
 
         self._publisher.publish(topology.DEAD_LETTER_EXCHANGE, "", raw, confirmed, headers=headers)
 
-    def _publish(self, env: Envelope, entry: Entry, source: str, done: Done, received: float) -> None:
+    def _publish(self, env: Envelope, entry: Entry, source: str, done: Done, received: float,
+                 redelivered: bool = False) -> None:
         flight = None
         device_type = entry.device_type
         if env.is_sequenced:
@@ -165,7 +162,8 @@ class Ingest:
                     original.waiters.append(lambda ok: self._finish(
                         source, done, Outcome(DUPLICATE, verdict=verdict) if ok else Outcome(FAILED, verdict=verdict)))
             if not verdict.accepted:
-                self._seen.note(env.device_id, device_type, "duplicate")
+                if not redelivered:  # a broker's redelivery after our restart is old news, not a sign of life
+                    self._seen.note(env.device_id, device_type, "duplicate")
                 if original is None:
                     self._finish(source, done, Outcome(DUPLICATE, verdict=verdict))
                 return

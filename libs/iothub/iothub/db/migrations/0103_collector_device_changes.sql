@@ -2,7 +2,12 @@
 -- replacement unit under the same id gets a fresh sequence history at once, not after the directory's TTL.
 CREATE OR REPLACE FUNCTION iothub_devices_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('iothub_devices', CASE WHEN TG_OP = 'DELETE' THEN OLD.device_id ELSE NEW.device_id END);
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM pg_notify('iothub_devices', OLD.device_id);  -- a renamed device frees its old id too
+    END IF;
+    IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.device_id <> OLD.device_id) THEN
+        PERFORM pg_notify('iothub_devices', NEW.device_id);
+    END IF;
     RETURN NULL;
 END $$;
 DROP TRIGGER IF EXISTS devices_changed ON devices;
