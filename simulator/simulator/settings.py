@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iothub.settings import Env, SettingsError
+from iothub.settings import Env, SettingsError, host_ports
 from simulator.config import Broker, parse_brokers
 from simulator.faults import FaultRates
 from simulator.profile import PROFILES
@@ -75,17 +75,9 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
 
 def parse_broker_list(text: str, default_port: int) -> tuple[Broker, ...]:
     """'host:port,host:port' (port optional) -> ((host, port), ...): 1 to 5 distinct brokers."""
-    items = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        host, colon, port = part.rpartition(":")
-        if not colon or "]" in port:  # no port ("host", or "[::1]": the colon found is inside the address)
-            host, port = part, str(default_port)
-        try:
-            items.append({"host": host.strip("[]"), "port": int(port)})
-        except ValueError:
-            raise SettingsError(f"bad broker {part!r}: want host:port") from None
+    items = [{"host": host, "port": port} for host, port in host_ports(text, default_port, name="--brokers")]
     try:
-        return parse_brokers(items, "--brokers")
+        return parse_brokers(items, "--brokers")  # the spec's 1 to 5
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
 

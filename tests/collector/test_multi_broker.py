@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from collector.app import session_id
-from collector.settings import parse_brokers
 from iothub import topology
-from iothub.settings import SettingsError
+from iothub.settings import SettingsError, host_ports
 from tests.collector.conftest import Device, telemetry, wipe_session
 from tests.support import procs
 from tests.support.poll import wait_for
@@ -49,10 +48,11 @@ def test_copies_through_two_brokers_are_published_once_and_both_acked(start_edge
 
 
 def test_broker_lists_parse_and_bad_ones_are_refused():
-    assert parse_brokers("a:1884, b ,[::1]:1885", 1883) == (("a", 1884), ("b", 1883), ("::1", 1885))
+    assert host_ports("a:1884, b ,[::1]:1885,[::2]", 1883, name="MQTT_BROKERS") == (
+        ("a", 1884), ("b", 1883), ("::1", 1885), ("::2", 1883))
     for bad in ("a:x", "a:0", "a:1,a:1"):
         with pytest.raises(SettingsError):
-            parse_brokers(bad, 1883)
+            host_ports(bad, 1883, name="MQTT_BROKERS")
 
 
 def test_a_lagging_broker_delivering_an_earlier_boot_after_the_power_cycle_stores_nothing_twice(

@@ -80,6 +80,26 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/iothub"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
+def host_ports(text: str, default_port: int, *, name: str) -> tuple[tuple[str, int], ...]:
+    """'host:port,host,[::1]:port' -> ((host, port), ...), ports defaulting, distinct; SettingsError names `name`."""
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        host, colon, port = part.rpartition(":")
+        if not colon or "]" in port:  # no port ("host", or "[::1]": the colon found is inside the address)
+            host, port = part, str(default_port)
+        host = host.strip("[]")
+        try:
+            pair = (host, int(port))
+        except ValueError:
+            raise SettingsError(f"{name}: bad broker {part!r}, want host:port") from None
+        if not host or not 0 < pair[1] < 65536:
+            raise SettingsError(f"{name}: bad broker {part!r}")
+        out.append(pair)
+    if len(set(out)) != len(out):
+        raise SettingsError(f"{name} names a broker twice")
+    return tuple(out)
+
+
 def service_fields(env: Env) -> dict:
     """Fields every service's settings share: run mode, log level, database and broker URLs."""
     return {

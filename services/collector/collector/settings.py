@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env, SettingsError, mqtt_fields, service_fields, store_fields
+from iothub.settings import Env, host_ports, mqtt_fields, service_fields, store_fields
 
 
 @dataclass(frozen=True)
@@ -57,24 +57,6 @@ class Settings:
     writer_batch_wait: float
 
 
-def parse_brokers(text: str, default_port: int) -> tuple[tuple[str, int], ...]:
-    """'host:port,host' -> ((host, port), ...); the port defaults to MQTT_PORT."""
-    brokers = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        host, sep, port = part.rpartition(":") if not part.endswith("]") else (part, "", "")
-        host = host if sep else part
-        try:
-            broker = (host.strip("[]"), int(port) if sep else default_port)
-        except ValueError:
-            raise SettingsError(f"MQTT_BROKERS: bad port in {part!r}") from None
-        if not broker[0] or not 0 < broker[1] < 65536:
-            raise SettingsError(f"MQTT_BROKERS: bad broker {part!r}")
-        brokers.append(broker)
-    if len(set(brokers)) != len(brokers):
-        raise SettingsError("MQTT_BROKERS names a broker twice")
-    return tuple(brokers)
-
-
 def load(env: Env | None = None) -> Settings:
     """Read the collector's settings from the environment (or the given Env)."""
     env = env or Env()
@@ -83,7 +65,7 @@ def load(env: Env | None = None) -> Settings:
     return Settings(
         **service_fields(env),
         **mqtt,
-        mqtt_brokers=parse_brokers(brokers, mqtt["mqtt_port"]),
+        mqtt_brokers=host_ports(brokers, mqtt["mqtt_port"], name="MQTT_BROKERS"),
         metrics_port=env.int("METRICS_PORT", 9110),
         mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
         max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
