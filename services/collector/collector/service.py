@@ -78,8 +78,7 @@ class Ingest:
         self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
         self._lock = threading.Lock()
         self._preload()
-        self._flights: set[_Flight] = set()
-        self._by_key: dict[tuple[str, int, int], _Flight] = {}
+        self._flights: dict[tuple[str, int, int], _Flight] = {}  # unsettled accepted messages by (device, epoch, seq)
         self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
 
     def _preload(self) -> None:
@@ -152,10 +151,9 @@ class Ingest:
                 verdict = self._tracker.observe(env.device_id, env.seq, msg_type=env.msg_type, uptime_s=uptime,
                                                 ts=env.ts, print_=print_, registration=entry.registration)
                 key = (env.device_id, verdict.epoch, env.seq)
-                original = self._by_key.get(key)
+                original = self._flights.get(key)
                 if verdict.accepted:
-                    flight = self._by_key[key] = _Flight(key)
-                    self._flights.add(flight)
+                    flight = self._flights[key] = _Flight(key)
                 elif original is not None:
                     # Its original (from another broker, or redelivered early) is not confirmed yet: acking the copy
                     # now would lose the message if that publish then failed.
@@ -175,9 +173,8 @@ class Ingest:
             if flight is not None:
                 with self._lock:
                     flight.ok = ok
-                    self._flights.discard(flight)
-                    if self._by_key.get(flight.key) is flight:
-                        del self._by_key[flight.key]
+                    if self._flights.get(flight.key) is flight:
+                        del self._flights[flight.key]
                     if not ok:
                         self._tracker.release(env.device_id, epoch, env.seq, time.monotonic())
                     waiters, flight.waiters = flight.waiters, []
@@ -227,7 +224,7 @@ class Ingest:
         now = time.monotonic()
         with self._lock:
             rows = self._tracker.take_dirty(now)
-            flights = list(self._flights)
+            flights = list(self._flights.values())
         if not rows:
             return 0
         deadline = now + settle_timeout
