@@ -97,19 +97,25 @@ def _observed_at(item: Decoded) -> datetime:
         return item.ts
 
 
+def _heard(devices: dict[str, DeviceState], device_id: str, seen: datetime, status: str, at: datetime,
+           explicit: bool = False) -> DeviceState:
+    """Fold one sign of the device into its state: last seen `seen`, connection `status` as observed `at`."""
+    state = devices.get(device_id)
+    if state is None:
+        state = devices[device_id] = DeviceState(device_id, seen)
+    state.last_seen = max(state.last_seen, seen)
+    # At equal receipt time an explicit status message beats the "online" implied by other traffic.
+    if state.status_at is None or at > state.status_at or (at == state.status_at and explicit):
+        state.status, state.status_at = status, at
+    return state
+
+
 def _fold_device(devices: dict[str, DeviceState], item: Decoded) -> None:
     msg, body = item.msg, item.msg.body
     status = body.get("status", "online") if msg.msg_type == "status" else "online"
     if status not in ("online", "offline"):
         raise Rejected("bad_value", f"status must be online or offline, got {str(status)[:20]!r}")
-    state = devices.get(msg.device_id)
-    if state is None:
-        state = devices[msg.device_id] = DeviceState(msg.device_id, item.ts)
-    state.last_seen = max(state.last_seen, item.ts)
-    at = _observed_at(item)
-    # At equal receipt time an explicit status message beats the "online" implied by other traffic.
-    if state.status_at is None or at > state.status_at or (at == state.status_at and msg.msg_type == "status"):
-        state.status, state.status_at = status, at
+    state = _heard(devices, msg.device_id, item.ts, status, _observed_at(item), explicit=msg.msg_type == "status")
     fw = body.get("fw_version") if msg.msg_type == "hello" else None
     if isinstance(fw, str) and fw and (state.fw_at is None or item.ts >= state.fw_at):
         state.fw_version, state.fw_at = fw[:64], item.ts
@@ -120,12 +126,7 @@ def _fold_device(devices: dict[str, DeviceState], item: Decoded) -> None:
 def _fold_seen(devices: dict[str, DeviceState], notice: SeenNotice) -> None:
     # Heard but not published (a duplicate, a dead letter): alive at the time the collector heard it.
     at = parse_time(notice.received_at)
-    state = devices.get(notice.device_id)
-    if state is None:
-        state = devices[notice.device_id] = DeviceState(notice.device_id, at)
-    state.last_seen = max(state.last_seen, at)
-    if state.status_at is None or at > state.status_at:
-        state.status, state.status_at = "online", at
+    _heard(devices, notice.device_id, at, "online", at)
 
 
 def split_seen(batch: Sequence[DeliveryLike]) -> tuple[list[DeliveryLike], list[int], dict[int, SeenNotice]]:
