@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
 from collector import settings as collector_settings
-from collector.app import IngestEdge
+from collector.app import Pipeline
 from iothub import topology
 from iothub.settings import Env
 from tests.support import queues
@@ -78,7 +78,7 @@ def edge_settings(pg_dsn, amqp_url, mqtt_port, *, client_id, prefix, **overrides
     """Collector settings for an in-process edge on the run's servers."""
     env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_PORT": str(mqtt_port),
            "MQTT_CLIENT_ID": client_id, "MQTT_TOPIC_PREFIX": prefix, "HTTP_PORT": str(free_port()),
-           "SEQ_FLUSH_INTERVAL": "0.2", "WRITERS": "none", **overrides}
+           "SEQUENCER_REBALANCE_INTERVAL": "0.5", "WRITERS": "none", **overrides}
     return collector_settings.load(Env(env))
 
 
@@ -95,12 +95,12 @@ def wipe_session(port: int, client_id: str) -> None:
 @pytest.fixture
 def start_edge(db, pg_dsn, amqp_url, mqtt_broker, uid):
     """Starts in-process ingest edges (stopped and their sessions wiped at teardown)."""
-    started: list[IngestEdge] = []
+    started: list[Pipeline] = []
 
-    def start(client_id: str | None = None, **overrides) -> IngestEdge:
+    def start(client_id: str | None = None, **overrides) -> Pipeline:
         settings = edge_settings(pg_dsn, amqp_url, mqtt_broker.port, client_id=client_id or f"collector-{uid}",
                                  prefix=f"t{uid}/", **overrides)
-        edge = IngestEdge(settings, db).start()
+        edge = Pipeline(settings, db).start()
         started.append(edge)
         assert edge.bridge.wait_connected(15), "bridge did not connect"
         return edge
@@ -113,7 +113,7 @@ def start_edge(db, pg_dsn, amqp_url, mqtt_broker, uid):
 
 
 @pytest.fixture
-def edge(start_edge) -> IngestEdge:
+def edge(start_edge) -> Pipeline:
     """One running ingest edge with a per-test topic prefix."""
     return start_edge()
 

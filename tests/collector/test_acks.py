@@ -12,7 +12,7 @@ from tests.support import infra, queues
 from tests.support.poll import wait_for
 
 
-def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, device, make_device, amqp_url, uid):
+def test_nacked_publishes_of_the_sequencer_are_requeued_and_come_back(edge, device, make_device, amqp_url, uid):
     dev = make_device()
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
@@ -21,14 +21,14 @@ def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, devic
     ch.queue_declare(queue, exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
     ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}")
     ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{topology.BUNDLE_WORD}")
-    failures = sample("iothub_collector_publish_failures_total", source="mqtt")
+    failures = sample("iothub_collector_sequencer_batches_requeued_total")
     for seq in (1, 2):  # one at a time, so that neither shares a bundle and the queue is full after them
         device.send(dev, telemetry(dev, seq))
         wait_for(lambda n=seq: ch.queue_declare(queue, passive=True).method.message_count == n,
                  what=f"message {seq} queued")
     for seq in range(3, 7):
         device.send(dev, telemetry(dev, seq))
-    wait_for(lambda: sample("iothub_collector_publish_failures_total", source="mqtt") > failures,
+    wait_for(lambda: sample("iothub_collector_sequencer_batches_requeued_total") > failures,
              what="a nacked publish")
     assert ch.queue_declare(queue, passive=True).method.message_count == 2
     got: list[dict] = []
@@ -42,7 +42,7 @@ def test_nacked_messages_are_not_acked_and_come_back_after_reconnect(edge, devic
                 got.append(orjson.loads(part))
                 assert part_props.message_id == message_id(dev, 0, got[-1]["seq"])
 
-    # Draining makes room; the collector reconnects and the broker redelivers what it never acked.
+    # Draining makes room; the partition redelivers what the sequencer never acked.
     wait_for(take_all, timeout=60, interval=0.2, what="all six messages after redelivery")
     assert sorted({b["msg_id"] for b in got}) == sorted(message_id(dev, 0, s) for s in range(1, 7))
     conn.close()

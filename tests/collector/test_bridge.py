@@ -13,8 +13,7 @@ from tests.support.poll import wait_for
 
 def settle(edge) -> None:
     """Wait until the edge has nothing received-but-unacked and nothing unconfirmed."""
-    wait_for(lambda: edge.bridge.pending_acks == 0 and edge.publisher.in_flight == 0, timeout=15,
-             what="edge idle")
+    wait_for(edge.drained, timeout=15, what="edge idle")
 
 
 def test_each_message_arrives_exactly_once_with_its_deterministic_id(edge, device, make_device, tap, device_type):
@@ -120,8 +119,7 @@ def test_shared_subscription_splits_the_stream_between_collectors(start_edge, de
         for dev in devs:
             device.send(dev, telemetry(dev, seq))
     wait_for(lambda: len(out.drain()) >= 40, what="40 messages")
-    settle(first)
-    settle(second)
+    wait_for(lambda: first.drained(second), what="both pipelines idle")
     # Without the share group both collectors would receive and publish every message.
     assert len(out.drain()) == 40
     assert len({b["msg_id"] for b in out.bodies()}) == 40

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.app import session_id
+from collector.edge.app import session_id
 from iothub import topology
 from iothub.settings import SettingsError, host_ports
 from tests.collector.conftest import Device, telemetry, wipe_session
@@ -34,10 +34,9 @@ def test_copies_through_two_brokers_are_published_once_and_both_acked(start_edge
             a.send(dev, body)
             b.send(dev, body)
         wait_for(lambda: len(out.drain()) >= 5, what="five messages")
-        wait_for(lambda: all(br.pending_acks == 0 for br in edge.bridges) and edge.publisher.in_flight == 0,
-                 what="both brokers' copies acked")
+        wait_for(edge.drained, what="both brokers' copies acked")
         assert sorted(x["seq"] for x in out.bodies()) == [0, 1, 2, 4, 5]
-        state = edge.ingest._tracker.state(dev)
+        state = edge.seq_state(dev)
         assert (state.duplicates_total, state.gaps_total, state.missing_total) == (5, 1, 1)
     finally:
         a.close()
@@ -70,8 +69,7 @@ def test_a_lagging_broker_delivering_an_earlier_boot_after_the_power_cycle_store
         wait_for(lambda: len(out.drain()) >= 105, what="both boots through broker A")
         for body in first_boot:  # broker B was cut off and delivers its backlog only now
             b.send(dev, body)
-        wait_for(lambda: all(br.pending_acks == 0 for br in edge.bridges) and edge.publisher.in_flight == 0
-                 and edge.ingest._tracker.state(dev).duplicates_total == 100, what="B's backlog judged")
+        wait_for(lambda: edge.drained() and edge.seq_state(dev).duplicates_total == 100, what="B's backlog judged")
         keys = sorted((x["epoch"], x["seq"]) for x in out.bodies())
         assert keys == sorted([(0, s) for s in range(100)] + [(1, s) for s in range(5)])
     finally:

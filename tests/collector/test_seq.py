@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.seq import DeviceSeq, SequenceTracker, Status
+from collector.sequencing.seq import DeviceSeq, SequenceTracker, Status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOP = 2**32 - 1
@@ -87,7 +87,7 @@ def test_window_survives_64_bits_and_a_long_jump_clears_it():
 
 
 def test_preloaded_tracker_never_queries_per_device():
-    from collector.seq import DeviceSeq, SequenceTracker, Status
+    from collector.sequencing.seq import DeviceSeq, SequenceTracker, Status
 
     def loader(device_id):
         raise AssertionError(f"per-device query for {device_id}")

@@ -21,7 +21,7 @@ def test_state_is_flushed_while_running_and_reloaded_after_restart(start_edge, d
     sent = {seq: telemetry(dev, seq) for seq in range(1, 8)}  # as the device made them; sent below out of order
     for seq in (1, 2, 3, 6, 3):
         device.send(dev, sent[seq])
-    # Flushed by the periodic flusher (0.2 s in tests), not by a stop.
+    # Committed with each batch, before its ack, not by a stop.
     row = wait_for(lambda: (r := _row(db, dev)) and r[1] == 6 and r[5] == 1 and r, what="flushed row")
     assert row[0] == 0 and row[3:] == (1, 2, 1)
     assert row[2] == 0b11100  # bit i = seq 5-i: 5 and 4 missing, 3, 2, 1 seen
@@ -45,9 +45,8 @@ def test_window_bits_with_the_top_bit_set_round_trip_through_bigint(start_edge, 
     wait_for(lambda: (r := _row(db, dev)) and r[1] == 65, what="row at 65")
     assert _row(db, dev)[2] == -1  # all 64 bits seen, stored as a signed bigint
     edge.stop()
-    assert edge.ingest.flush() == 0
-    state = edge.ingest._tracker.state(dev)  # the cached state equals what a fresh load returns
-    from collector.repository import PostgresSeqStore
+    state = edge.seq_state(dev)  # the cached state equals what a fresh load returns
+    from collector.sequencing.repository import PostgresSeqStore
 
     loaded = PostgresSeqStore(db).load(dev)
     assert (loaded.last_seq, loaded.window_bits) == (state.last_seq, state.window_bits) == (65, 2**64 - 1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 # Exchanges
+INGEST_EXCHANGE = "iot.ingest"  # direct: bridged, not yet sequenced device messages, key "p{partition}"
 TELEMETRY_EXCHANGE = "iot.telemetry"  # topic: accepted device messages, key "{msg_type}.{device_type}.{device_id}"
 NOTICES_EXCHANGE = "iot.notices"  # topic: collector-derived notices, key "{kind}.{device_type}.{device_id}"
 EVENTS_EXCHANGE = "iot.events"  # topic: event changes, key "{severity}.{rule_kind}.{rule_id}"
@@ -43,24 +45,64 @@ def event_key(severity: str, rule_kind: str, rule_id: str) -> str:
     return f"{severity}.{rule_kind}.{rule_id}"
 
 
+def partition_of(device_id: str, partitions: int) -> int:
+    """The ingest partition that sequences a device: stable across processes and restarts (unlike hash())."""
+    return zlib.crc32(device_id.encode()) % partitions
+
+
+def partition_key(partition: int) -> str:
+    """Routing key (and bundle key) of an ingest partition on INGEST_EXCHANGE."""
+    return f"p{partition}"
+
+
+# A message returned this many times (consumer crashes, restarts, nacks) is dead-lettered by the broker itself, so
+# a poison message cannot loop even when it kills its consumer before the consumer's own attempt count is kept.
+DELIVERY_LIMIT = 10
+# Ingest partitions requeue a batch while a downstream queue refuses it (with backoff up to 15 s): allow minutes.
+PARTITION_DELIVERY_LIMIT = 50
+
+
+def quorum(*, delivery_limit: int | None = DELIVERY_LIMIT, single_active: bool = False) -> dict:
+    """Arguments of a replicated quorum queue whose delivery count survives restarts (it lives in the Raft log)."""
+    args: dict = {"x-queue-type": "quorum"}
+    if delivery_limit is not None:
+        args.update({"x-delivery-limit": delivery_limit, "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE})
+    if single_active:
+        args["x-single-active-consumer"] = True  # exactly one sequencer owns the partition; the broker fails over
+    return args
+
+
 @dataclass(frozen=True)
 class Queue:
     """A durable queue and the (exchange, routing key) bindings that feed it."""
 
     name: str
     bindings: tuple[tuple[str, str], ...]
-    arguments: dict = field(default_factory=lambda: {"x-queue-version": 2})
+    arguments: dict = field(default_factory=quorum)
+
+
+def ingest_queue(partition: int) -> Queue:
+    """The queue of one ingest partition: quorum, single active consumer, bounded deliveries."""
+    return Queue(f"ingest.p{partition}", ((INGEST_EXCHANGE, partition_key(partition)),),
+                 quorum(delivery_limit=PARTITION_DELIVERY_LIMIT, single_active=True))
+
+
+# Every sequencer replica holds a consumer here (no message is ever published to it): its consumer count is the
+# number of live replicas, from which each computes its fair share of partitions (collector.sequencing.consumer).
+SEQUENCERS_QUEUE = Queue("ingest.sequencers", (), {"x-queue-type": "classic", "x-queue-version": 2})
 
 
 SERIES_QUEUE = Queue("collector.series", ((TELEMETRY_EXCHANGE, "telemetry.#"),))
 ARCHIVE_QUEUE = Queue("collector.archive", ((TELEMETRY_EXCHANGE, "#"),))
 # Seen notices (duplicates, dead-lettered messages) keep a device's last_seen and online status true.
 STATE_QUEUE = Queue("collector.state", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "seen.#")))
-DEAD_LETTER_QUEUE = Queue("iot.dead_letters", ((DEAD_LETTER_EXCHANGE, ""),))
+# No delivery limit on the dead-letter store's own queue: it would dead-letter into itself.
+DEAD_LETTER_QUEUE = Queue("iot.dead_letters", ((DEAD_LETTER_EXCHANGE, ""),), quorum(delivery_limit=None))
 RULE_ENGINE_QUEUE = Queue("rule-engine.input", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "#")))
 NOTIFIER_QUEUE = Queue("notifier.events", ((EVENTS_EXCHANGE, "#"),))
 
 EXCHANGES = {
+    INGEST_EXCHANGE: "direct",
     TELEMETRY_EXCHANGE: "topic",
     NOTICES_EXCHANGE: "topic",
     EVENTS_EXCHANGE: "topic",
@@ -70,11 +112,13 @@ EXCHANGES = {
 QUEUES = (SERIES_QUEUE, ARCHIVE_QUEUE, STATE_QUEUE, DEAD_LETTER_QUEUE, RULE_ENGINE_QUEUE, NOTIFIER_QUEUE)
 
 
-def declare(channel) -> None:
-    """Declare every exchange, queue and binding on a pika BlockingChannel (idempotent)."""
+def declare(channel, partitions: int = 0) -> None:
+    """Declare every exchange, queue and binding on a pika BlockingChannel (idempotent); `partitions` > 0 also
+    declares that many ingest partitions (publishers of the ingest exchange must, or a message to an undeclared
+    partition would be confirmed and dropped)."""
     for name, kind in EXCHANGES.items():
         channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
-    for queue in QUEUES:
+    for queue in (*QUEUES, *(ingest_queue(p) for p in range(partitions))):
         channel.queue_declare(queue=queue.name, durable=True, arguments=queue.arguments)
         for exchange, key in queue.bindings:
             channel.queue_bind(queue=queue.name, exchange=exchange, routing_key=key)

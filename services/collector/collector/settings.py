@@ -32,8 +32,11 @@ class Settings:
     http_enabled: bool
     http_port: int
     http_require_token: bool
-    # sequence tracking
-    seq_flush_interval: float
+    # stages run by this process (python -m collector [stage ...] overrides): edge, sequencer, writers
+    stages: tuple[str, ...]
+    # sequencing
+    ingest_partitions: int  # P: devices are spread over this many partition queues; the same on every stage
+    rebalance_interval: float
     reboot_uptime_s: int
     device_cache_ttl: float
     # writers: which run, and their stores
@@ -73,7 +76,9 @@ def load(env: Env | None = None) -> Settings:
         http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
-        seq_flush_interval=env.float("SEQ_FLUSH_INTERVAL", 1.0),
+        stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),
+        ingest_partitions=env.int("INGEST_PARTITIONS", 8),
+        rebalance_interval=env.float("SEQUENCER_REBALANCE_INTERVAL", 5.0),
         reboot_uptime_s=env.int("REBOOT_UPTIME_S", 120),
         device_cache_ttl=env.float("DEVICE_CACHE_TTL", 30.0),
         # WRITERS=none runs the ingest edge alone (an empty value means "unset" to Env, hence the word).

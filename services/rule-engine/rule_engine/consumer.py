@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable, Sequence
 
 import pika
-from pika.exceptions import AMQPError
 
 from iothub import topology
 from iothub.errors import Rejected
 from iothub.rabbit import Delivery
+from iothub.rabbit.supervise import keep_running, parameters
 from rule_engine.changes import Changes
 from rule_engine.decode import decode_batch
 from rule_engine.model import Input
@@ -35,8 +35,7 @@ class RulesListener:
     """Exclusive auto-delete queue on the iot.rules fanout; every notice calls on_change()."""
 
     def __init__(self, url: str, on_change: Callable[[], None], *, name: str = "rule-engine-rules"):
-        self._params = pika.URLParameters(url)
-        self._params.client_properties = {"connection_name": name}
+        self._params = parameters(url, name)
         self._on_change = on_change
         self._stop = threading.Event()
         self.connected = threading.Event()
@@ -56,17 +55,7 @@ class RulesListener:
 
     def run(self) -> None:
         """Listen until stop(); reconnects with backoff."""
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self._listen()
-                backoff = 0.5
-            except (AMQPError, OSError) as exc:
-                log.warning("rules listener connection lost", extra={"error": str(exc)})
-            self.connected.clear()
-            if self._stop.wait(backoff):
-                break
-            backoff = min(backoff * 2, 10.0)
+        keep_running(self._listen, self._stop, what="rules listener", on_lost=self.connected.clear, max_backoff=10.0)
 
     def _listen(self) -> None:
         conn = pika.BlockingConnection(self._params)

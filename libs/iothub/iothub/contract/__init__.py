@@ -2,7 +2,7 @@
 
 from iothub.contract.envelope import Envelope, parse, validate
 from iothub.contract.errors import InvalidMessage, Reason
-from iothub.contract.ingest import GapNotice, IngestMessage, SeenNotice
+from iothub.contract.ingest import BridgedMessage, GapNotice, IngestMessage, SeenNotice
 
-__all__ = ["Envelope", "GapNotice", "IngestMessage", "InvalidMessage", "Reason", "SeenNotice", "parse",
-           "validate"]
+__all__ = ["BridgedMessage", "Envelope", "GapNotice", "IngestMessage", "InvalidMessage", "Reason", "SeenNotice",
+           "parse", "validate"]

@@ -63,6 +63,53 @@ class IngestMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgedMessage:
+    """A validated message of a registered device as a bridge hands it to its ingest partition, not yet sequenced.
+
+    `redelivered`: the MQTT broker sent it again (DUP), so it is no sign of life. `registration` is the device
+    row's id: a new one (a replacement unit under the same device_id) starts a fresh sequence history.
+    """
+
+    device_id: str
+    device_type: str
+    registration: str | None
+    msg_type: str
+    ts: str
+    seq: int
+    source: str
+    received_at: str
+    redelivered: bool
+    body: dict[str, Any]
+
+    @classmethod
+    def from_envelope(cls, env: Envelope, *, device_type: str, registration: str | None, source: str,
+                      redelivered: bool = False) -> BridgedMessage:
+        """Wrap a validated envelope with what the bridge learnt about it."""
+        return cls(env.device_id, device_type, registration, env.msg_type, env.ts.isoformat(), env.seq, source,
+                   datetime.now(UTC).isoformat(), redelivered, env.body)
+
+    def encode(self) -> bytes:
+        """Serialise for the broker."""
+        return orjson.dumps({
+            "device_id": self.device_id, "device_type": self.device_type, "registration": self.registration,
+            "msg_type": self.msg_type, "ts": self.ts, "seq": self.seq, "source": self.source,
+            "received_at": self.received_at, "redelivered": self.redelivered, "body": self.body,
+        })
+
+    @classmethod
+    def decode(cls, raw: bytes) -> BridgedMessage:
+        """Parse a broker message; raises ValueError/KeyError/TypeError on a foreign payload."""
+        d = orjson.loads(raw)
+        return cls(str(d["device_id"]), str(d["device_type"]), d["registration"], str(d["msg_type"]), str(d["ts"]),
+                   int(d["seq"]), str(d["source"]), str(d["received_at"]), bool(d["redelivered"]), dict(d["body"]))
+
+    def accepted(self, epoch: int) -> IngestMessage:
+        """The sequenced message the writers and the rule engine receive."""
+        return IngestMessage(message_id(self.device_id, epoch, self.seq), self.device_id, self.device_type,
+                             self.msg_type, self.ts, self.seq, epoch, self.received_at, self.source, self.body)
+
+
+@dataclass(frozen=True, slots=True)
 class GapNotice:
     """Published by the collector when a device's sequence jumps forward."""
 

@@ -5,8 +5,11 @@ Policy, for every delivered message:
 - handler raised `Rejected` for it      -> publish to the dead-letter exchange with the reason, then ack;
 - handler raised `Unavailable`          -> keep it, back off and retry the whole batch, forever
                                            (a store outage must never lose data);
-- handler raised anything else          -> retry message by message; a message failing
-                                           `max_attempts` times is dead-lettered with the error.
+- handler raised anything else          -> retry message by message; a message failing on its
+                                           `max_attempts`-th delivery (counted by the quorum queue, so
+                                           across restarts) is dead-lettered with the error;
+- the consumer died with it unacked      -> the queue's own delivery limit (iothub.topology.quorum)
+                                           dead-letters it, reason `delivery_limit`.
 A batch is handled as soon as the input is momentarily idle (IDLE_S), or when it reaches batch_size, or batch_wait
 after its first message: a fixed wait would add to the latency of every hop when nothing more is coming.
 A bundle (iothub.rabbit.bundle) is handled as its parts, keeping those the queue's bindings match; it is
@@ -23,17 +26,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pika
-from pika.exceptions import AMQPError
 from prometheus_client import Counter, Gauge, Histogram
 
 from iothub import topology
 from iothub.errors import Rejected, Unavailable
 from iothub.rabbit import bundle
+from iothub.rabbit.supervise import keep_running, parameters
 
 log = logging.getLogger(__name__)
 # "Momentarily idle": nothing more arrived within this long, so a batch is flushed without waiting for batch_wait
 # (which only caps how long a batch may keep growing while input keeps coming).
 IDLE_S = 0.002
+DELIVERY_COUNT = "x-delivery-count"  # set by quorum queues on every redelivery
 
 CONSUMED = Counter("iothub_consumer_messages_total", "Messages settled by consumers", ["queue", "outcome"])
 BATCH_SECONDS = Histogram("iothub_consumer_batch_seconds", "Handler time per batch", ["queue"])
@@ -55,6 +59,7 @@ class Delivery:
     message_id: str | None
     redelivered: bool
     tag: int = field(repr=False, default=0)
+    deliveries: int = 1  # how often the broker delivered it, restarts included (quorum queues' x-delivery-count)
 
 
 # A handler stores a batch and returns, per failed message, the Rejected error (others are stored).
@@ -77,8 +82,7 @@ class BatchConsumer:
     """Consumes a queue in batches on a BlockingConnection; reconnects and redelivery are normal."""
 
     def __init__(self, url: str, config: ConsumerConfig, handler: BatchHandler, *, name: str = "consumer"):
-        self._params = pika.URLParameters(url)
-        self._params.client_properties = {"connection_name": name}
+        self._params = parameters(url, name)
         self.config = config
         self._handler = handler
         self._stop = threading.Event()
@@ -100,18 +104,12 @@ class BatchConsumer:
 
     def run(self) -> None:
         """Consume until stop(); survives broker restarts."""
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self._consume()
-                backoff = 0.5
-            except (AMQPError, OSError) as exc:
-                log.warning("consumer connection lost", extra={"queue": self.config.queue, "error": str(exc)})
-            self.connected.clear()
-            self._pending.clear()  # unacked messages come back from the broker
-            if self._stop.wait(backoff):
-                break
-            backoff = min(backoff * 2, self.config.max_backoff)
+        keep_running(self._consume, self._stop, what=self.config.queue, on_lost=self._lost,
+                     max_backoff=self.config.max_backoff)
+
+    def _lost(self) -> None:
+        self.connected.clear()
+        self._pending.clear()  # unacked messages come back from the broker
 
     def _consume(self) -> None:
         conn = pika.BlockingConnection(self._params)
@@ -149,9 +147,10 @@ class BatchConsumer:
         if not self._pending:
             self._first_at = time.monotonic()
         headers = dict(props.headers or {})
+        deliveries = int(headers.get(DELIVERY_COUNT, 0)) + 1
         if props.content_type != bundle.CONTENT_TYPE:
             self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,
-                                          method.redelivered, method.delivery_tag))
+                                          method.redelivered, method.delivery_tag, deliveries))
             return
         try:
             parts = bundle.unpack(body, headers)
@@ -166,7 +165,7 @@ class BatchConsumer:
             channel.basic_ack(method.delivery_tag)
         for part in wanted:
             self._pending.append(Delivery(part.body, part.routing_key, method.exchange, {}, part.message_id,
-                                          method.redelivered, method.delivery_tag))
+                                          method.redelivered, method.delivery_tag, deliveries))
 
     def _wants(self, exchange: str, routing_key: str) -> bool:
         """Whether this queue's bindings select a bundle part (queues outside the topology take every part)."""
@@ -234,7 +233,8 @@ class BatchConsumer:
 
     def _count_failure(self, delivery: Delivery) -> Exception:
         key = delivery.message_id or f"{delivery.routing_key}:{hash(delivery.body)}"
-        attempts = self._attempts.get(key, 0) + 1
+        # The broker's count survives our restarts: a message that crashed the previous process counts too.
+        attempts = max(self._attempts.get(key, 0) + 1, delivery.deliveries)
         self._attempts[key] = attempts
         log.exception("handler failed", extra={"queue": self.config.queue, "attempt": attempts})
         if attempts >= self.config.max_attempts:

@@ -16,6 +16,7 @@ from pika.spec import Basic
 from iothub import topology
 from iothub.errors import Unavailable
 from iothub.rabbit import bundle
+from iothub.rabbit.supervise import parameters
 
 log = logging.getLogger(__name__)
 Confirm = Callable[[bool], None]
@@ -42,10 +43,10 @@ class ConfirmPublisher:
 
     def __init__(self, url: str, *, name: str = "publisher", declare: bool = True,
                  max_backoff: float = 10.0, on_state: Callable[[bool], None] | None = None,
-                 max_unconfirmed: int | None = None):
-        self._params = pika.URLParameters(url)
-        self._params.client_properties = {"connection_name": name}
+                 max_unconfirmed: int | None = None, partitions: int = 0):
+        self._params = parameters(url, name)
         self._declare = declare
+        self._partitions = partitions  # ingest partitions to declare with the topology (iothub.topology.declare)
         self._max_backoff = max_backoff
         self._on_state = on_state
         self._queue: collections.deque[_Pending] = collections.deque()
@@ -163,7 +164,7 @@ class ConfirmPublisher:
     def _declare_topology(self) -> None:
         conn = pika.BlockingConnection(self._params)
         try:
-            topology.declare(conn.channel())
+            topology.declare(conn.channel(), self._partitions)
         finally:
             conn.close()
 

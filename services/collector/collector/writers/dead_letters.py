@@ -18,6 +18,7 @@ from iothub import topology
 from iothub.errors import Rejected
 
 WRITER = "dead_letters"
+BROKER_REASON = "x-first-death-reason"  # set by RabbitMQ when it dead-letters a message itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,24 @@ def to_dead_letter(delivery: DeliveryLike) -> DeadLetter:
         value = headers.get(name)
         return None if value is None else _clean_text(value)
 
+    if header(topology.DL_REASON) is None and header(BROKER_REASON) is not None:
+        return _parked_by_broker(_clean_text(message_id)[:200], headers, delivery.body)
     return DeadLetter(_clean_text(message_id)[:200], header(topology.DL_SOURCE) or "unknown",
                       header(topology.DL_REASON) or "unknown", (header(topology.DL_DETAIL) or "")[:4000],
                       header(topology.DL_EXCHANGE), header(topology.DL_ROUTING_KEY), headers, delivery.body)
+
+
+def _parked_by_broker(message_id: str, headers: dict[str, Any], body: bytes) -> DeadLetter:
+    """A message RabbitMQ itself dead-lettered (a quorum queue's delivery limit): its x-death headers say why."""
+    reason = _clean_text(headers[BROKER_REASON])
+    queue = _clean_text(headers.get("x-first-death-queue", "unknown"))
+    deaths = headers.get("x-death") or [{}]
+    keys = deaths[0].get("routing-keys") or [None]
+    detail = (f"RabbitMQ dead-lettered it from {queue}: delivered too often without an ack (consumer crashes?)"
+              if reason == "delivery_limit" else f"RabbitMQ dead-lettered it from {queue}: {reason}")
+    exchange = headers.get("x-first-death-exchange")
+    return DeadLetter(message_id, queue, reason, detail, None if exchange is None else _clean_text(exchange),
+                      None if keys[0] is None else _clean_text(keys[0]), headers, body)
 
 
 class DeadLetterRecorder:

@@ -111,6 +111,7 @@ class SequenceTracker:
         self._devices: dict[str, DeviceSeq] = {}
         self._retry: dict[tuple[str, int, int], float] = {}
         self._complete = False  # True once every stored state is in memory
+        self._stale: set[str] = set()  # forgotten devices: another sequencer may have moved them on since
 
     def preload(self, states: dict[str, DeviceSeq]) -> None:
         """Take every stored state at once, so a device seen for the first time costs no database query."""
@@ -122,8 +123,9 @@ class SequenceTracker:
     def state(self, device_id: str) -> DeviceSeq | None:
         """The cached state of a device, loading it on first sight."""
         st = self._devices.get(device_id)
-        if st is None and not self._complete:
+        if st is None and (not self._complete or device_id in self._stale):
             st = self._load(device_id)
+            self._stale.discard(device_id)
             if st is not None:
                 st.dirty = False
                 self._devices[device_id] = st
@@ -237,6 +239,18 @@ class SequenceTracker:
         if old is not None:
             st.prev_ts = _end_of(_latest(old.prev_ts, old.last_ts), seen.ts)
         return Verdict(Status.FIRST if old is None else Status.RENEWED, epoch)
+
+    def known(self) -> list[str]:
+        """The devices whose state is cached."""
+        return list(self._devices)
+
+    def forget(self, device_ids) -> None:
+        """Drop cached states (a partition handed over, a batch that did not land): reload them when next seen."""
+        for device_id in device_ids:
+            self._devices.pop(device_id, None)
+            self._retry = {k: v for k, v in self._retry.items() if k[0] != device_id}
+            if self._complete:
+                self._stale.add(device_id)
 
     def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
         """The publish of an accepted message failed: accept that seq once more when it comes back."""

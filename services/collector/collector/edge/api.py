@@ -7,7 +7,7 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from collector.service import ACCEPTED, DUPLICATE, REJECTED, Ingest, Outcome
+from collector.edge.service import ACCEPTED, REJECTED, Ingest, Outcome
 from iothub.contract import Reason
 from iothub.errors import Unavailable
 
@@ -70,9 +70,9 @@ def _bearer(header: str) -> str | None:
 
 
 def _respond(outcome: Outcome):
-    if outcome.kind in (ACCEPTED, DUPLICATE):
-        status = "accepted" if outcome.kind == ACCEPTED else "duplicate"
-        return jsonify({"status": status, "msg_id": outcome.msg_id}), 202
+    if outcome.kind == ACCEPTED:
+        # Durably queued for its partition's sequencer, which alone can tell a duplicate (docs/protocol.md).
+        return jsonify({"status": "accepted"}), 202
     if outcome.kind == REJECTED and outcome.reason is not None:
         code = _STATUS.get(outcome.reason, 400)
         names = {413: "payload_too_large", 401: "unauthorized", 400: "invalid_message"}

@@ -12,9 +12,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pika.adapters.select_connection import IOLoop
 
 from collector import metrics
-from collector.mqtt_loop import LoopConnection
-from collector.mqtt_socket import BufferedClient
-from collector.service import FAILED, Ingest, Outcome
+from collector.edge.mqtt_loop import LoopConnection
+from collector.edge.mqtt_socket import BufferedClient
+from collector.edge.service import FAILED, Ingest, Outcome
 from iothub.contract import Reason
 from iothub.contract.topics import parse_device_topic, subscriptions
 from iothub.errors import Unavailable

@@ -1,22 +1,14 @@
-"""PostgreSQL adapters: the device directory source and the sequence-state store."""
+"""PostgreSQL adapter of the sequence-state store (device_seq_tracking)."""
 
 from __future__ import annotations
 
-import threading
 from array import array
-from collections.abc import Callable
 
 import psycopg2.extras
 
-from collector.directory import Entry
-from collector.seq import SLOTS, DeviceSeq, new_prints
+from collector.sequencing.seq import SLOTS, DeviceSeq, new_prints
 from iothub.db import Database
-from iothub.db.listen import listen
 
-DEVICES_CHANNEL = "iothub_devices"  # migration 0103: a device_id per registration change
-
-_DEVICES = """SELECT d.device_id, t.name, d.ingest_token_hash, d.id::text FROM devices d
-              JOIN device_types t ON t.id = d.device_type_id"""
 _UPSERT = """INSERT INTO device_seq_tracking (device_id, epoch, last_seq, window_bits, gaps_total, missing_total,
                  duplicates_total, reboots_total, boot_at, last_ts, prints, registration, prev_ts, updated_at)
              VALUES %s
@@ -31,30 +23,6 @@ _UPSERT = """INSERT INTO device_seq_tracking (device_id, epoch, last_seq, window
 def _signed64(bits: int) -> int:
     """The window bitmap as PostgreSQL's signed bigint."""
     return bits - 2**64 if bits >= 2**63 else bits
-
-
-class PostgresDevices:
-    """Reads device_id -> (device type, token hash) from devices joined with device_types."""
-
-    def __init__(self, db: Database):
-        self._db = db
-
-    def all(self) -> dict[str, Entry]:
-        """Every registered device."""
-        with self._db.transaction() as cur:
-            cur.execute(_DEVICES)
-            return {row[0]: Entry(row[1], row[2], row[3]) for row in cur.fetchall()}
-
-    def one(self, device_id: str) -> Entry | None:
-        """One device, None when it is not registered."""
-        with self._db.transaction() as cur:
-            cur.execute(_DEVICES + " WHERE d.device_id = %s", (device_id,))
-            row = cur.fetchone()
-        return Entry(row[1], row[2], row[3]) if row else None
-
-    def watch(self, on_change: Callable[[str | None], None], stop: threading.Event) -> None:
-        """Call on_change(device_id) per registration change, on_change(None) when changes may have been missed."""
-        listen(self._db.dsn, DEVICES_CHANNEL, on_change, stop)
 
 
 _SEQ_COLUMNS = """SELECT device_id, epoch, last_seq, window_bits, gaps_total, missing_total, duplicates_total,
@@ -75,7 +43,7 @@ def _seq(row: tuple) -> DeviceSeq:
 
 
 class PostgresSeqStore:
-    """device_seq_tracking rows; implements collector.service.SeqStore."""
+    """device_seq_tracking rows; implements collector.sequencing.ports.SeqStore."""
 
     def __init__(self, db: Database):
         self._db = db
