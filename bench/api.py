@@ -24,7 +24,7 @@ import psycopg2
 import requests
 
 from bench import api_seed
-from bench.measure import percentiles
+from bench.summary import percentiles
 from tests.support import infra, procs
 from tests.support.poll import wait_for
 
