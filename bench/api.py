@@ -24,7 +24,7 @@ import psycopg2
 import requests
 
 from bench import api_seed
-from bench.measure import percentiles
+from bench.summary import percentiles
 from tests.support import infra, procs
 from tests.support.poll import wait_for
 
@@ -62,7 +62,7 @@ end
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
-    p.add_argument("--devices", type=int, default=100_000)
+    p.add_argument("--devices", type=int, default=100_000, help="devices to seed")
     p.add_argument("--rows", type=int, default=10_000_000, help="telemetry rows (approximate)")
     p.add_argument("--days", type=int, default=10, help="daily partitions the rows are spread over")
     p.add_argument("--keep-db", metavar="NAME", help="seed NAME once and reuse it on later runs (never dropped)")
@@ -71,7 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="concurrent HTTP connections")
     p.add_argument("--duration", type=int, default=20, help="seconds of load per scenario")
     p.add_argument("--sql-samples", type=int, default=200, help="in-process calls per scenario for the SQL floor")
-    p.add_argument("--scenarios", default="healthz,device_get,device_list,telemetry_1d_1m")
+    p.add_argument("--scenarios", default="healthz,device_get,device_list,telemetry_1d_1m",
+                   help="comma-separated scenarios to load, in order")
     p.add_argument("--out", type=Path, default=None, help="JSON result (default bench/out/api-<ts>.json)")
     p.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
     return p.parse_args(argv)

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -25,17 +26,33 @@ class ArchiveProbe:
     first_seen: dict[tuple[str, int], float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _etags: dict[str, str] = field(default_factory=dict)
+    _lines: dict[str, Counter] = field(default_factory=dict)  # object -> (device_id, seq) lines in its last version
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> ArchiveProbe:
         """Poll on a daemon thread."""
         self._client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
-        threading.Thread(target=self._run, name="archive-probe", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="archive-probe", daemon=True)
+        self._thread.start()
         return self
 
-    def stop(self) -> dict[tuple[str, int], float]:
-        """Stop polling; return what was seen."""
+    def stop(self) -> dict[tuple[str, int], int]:
+        """Stop polling, take one last look; return how often each (device_id, seq) stands in the archive."""
         self._stop.set()
-        return self.first_seen
+        if self._thread:
+            self._thread.join(30)
+        with contextlib.suppress(Exception):  # no bucket yet: nothing archived, which the report counts as lost
+            self._poll()
+        return self.lines()
+
+    def lines(self) -> dict[tuple[str, int], int]:
+        """How often each (device_id, seq) stands in the archive as last polled."""
+        total: Counter = Counter()
+        with self._lock:
+            for lines in self._lines.values():
+                total.update(lines)
+        return dict(total)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -52,6 +69,10 @@ class ArchiveProbe:
                 data = self._client.get_object(self.bucket, obj.object_name).read()
                 if obj.object_name.endswith(".gz"):
                     data = gzip.decompress(data)
+                lines: Counter = Counter()
                 for line in data.splitlines():
                     rec = orjson.loads(line)
+                    lines[(rec["device_id"], rec["seq"])] += 1
                     self.first_seen.setdefault((rec["device_id"], rec["seq"]), now)
+                with self._lock:
+                    self._lines[obj.object_name] = lines

@@ -184,9 +184,10 @@ def bench_consumer(repeats: int, per_device: int) -> dict[str, list[float]]:
 def main() -> int:
     """Run both benchmarks and print medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--messages-per-device", type=int, default=20)
-    parser.add_argument("--skip-consumer", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each path; medians are reported")
+    parser.add_argument("--messages-per-device", type=int, default=20, help="datagrams per device per run")
+    parser.add_argument("--skip-consumer", action="store_true",
+                        help="in-process paths only, without the RabbitMQ consumer and the full rule engine")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # connection-close warnings of the stopped apps are expected
     print(f"{RULES} rules ({RULES - 100} device, 90 device-type, 10 all) over {DEVICES} devices, "

@@ -30,6 +30,7 @@ class Sampler:
     processes: dict[str, psutil.Process]
     amqp_url: str
     interval: float = 1.0
+    wall0: float = 0.0  # unix time of t = 0, to line samples up with publish and store times
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -50,14 +51,14 @@ class Sampler:
     def _run(self) -> None:
         conn = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
         channel = conn.channel()
-        self._cpu_times()  # prime the counters
-        t0 = time.monotonic()
-        last = self._cpu_times()
+        self.cpu_seconds()  # prime the counters
+        t0, self.wall0 = time.monotonic(), time.time()
+        last = self.cpu_seconds()
         last_t = time.monotonic()
         try:
             while not self._stop.wait(self.interval):
                 now = time.monotonic()
-                times = self._cpu_times()
+                times = self.cpu_seconds()
                 cpu = {k: 100 * (times.get(k, 0) - last.get(k, 0)) / (now - last_t) for k in times}
                 last, last_t = times, now
                 backlog = {}
@@ -75,14 +76,16 @@ class Sampler:
         except psutil.Error:
             return []
 
-    def _cpu_times(self) -> dict[str, float]:
+    def cpu_seconds(self) -> dict[str, float]:
+        """Cumulative CPU seconds (user + system) of each named process and its children."""
         out = {}
         for name, proc in self.processes.items():
             total = 0.0
             for p in self._family(proc):
                 with contextlib.suppress(psutil.Error):
                     t = p.cpu_times()
-                    total += t.user + t.system
+                    # children_*: exited children it reaped (PostgreSQL backends), so a closed connection's work counts
+                    total += t.user + t.system + t.children_user + t.children_system
             out[name] = total
         return out
 

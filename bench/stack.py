@@ -1,4 +1,9 @@
-"""Start the real stack for a benchmark: Mosquitto, SeaweedFS, a fresh database and vhost, and the services."""
+"""Start the real stack for a benchmark: Mosquitto, SeaweedFS, a fresh database and vhost, and the services.
+
+The only place the benchmark starts the platform. The rest of bench/ needs from it: start_infra(), service_env()
+(S3 settings for the archive probe), start_services(), processes() (name -> psutil.Process, every process to sample
+and charge CPU to), dsn, amqp_url, mqtt.port and stop().
+"""
 
 from __future__ import annotations
 
@@ -56,6 +61,8 @@ class Stack:
             "S3_BUCKET": "iot-data", "S3_SECURE": "false",
         }
 
+    # When the collector splits into stage processes, list them here (and in processes()): the report is generic
+    # over whatever names processes() returns.
     def start_services(self, names: tuple[str, ...] = ("collector", "rule-engine", "notifier")) -> None:
         """Start the named services as subprocesses and wait for their health endpoints."""
         logs = self.workdir / "logs"
