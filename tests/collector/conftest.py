@@ -157,7 +157,7 @@ class Tap:
         topology.declare(self.channel)
         self.queue = self.channel.queue_declare("", exclusive=True).method.queue
         # Bundles travel under a type-level key: take them all and keep the parts our keys select.
-        for key in [*keys, f"*.*.{topology.BUNDLE_WORD}"]:
+        for key in [*keys, f"*.*.{topology.BUNDLE_WORD}.*"]:
             self.channel.queue_bind(self.queue, exchange, routing_key=key)
         self.keys = keys
         self.received: list[tuple[pika.BasicProperties, bytes]] = []
@@ -243,7 +243,8 @@ class WriterKit:
     def send(self, *messages):
         """Publish IngestMessages to the telemetry exchange and wait for the confirms."""
         for msg in messages:
-            key = topology.telemetry_key(msg.msg_type, msg.device_type, msg.device_id)
+            key = topology.telemetry_key(msg.msg_type, msg.device_type, msg.device_id,
+                                         topology.partition_of(msg.device_id, topology.DEFAULT_PARTITIONS))
             assert self.publisher.publish_wait(topology.TELEMETRY_EXCHANGE, key, msg.encode(),
                                                message_id=msg.msg_id), "publish not confirmed"
 

@@ -19,8 +19,8 @@ def test_nacked_publishes_of_the_sequencer_are_requeued_and_come_back(edge, devi
     queue = f"full-{uid}"
     # A full queue with reject-publish makes RabbitMQ nack the collector's publishes.
     ch.queue_declare(queue, exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
-    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}")
-    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{topology.BUNDLE_WORD}")
+    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}.*")
+    ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{topology.BUNDLE_WORD}.*")
     failures = sample("iothub_collector_sequencer_batches_requeued_total")
     for seq in (1, 2):  # one at a time, so that neither shares a bundle and the queue is full after them
         device.send(dev, telemetry(dev, seq))
@@ -38,7 +38,7 @@ def test_nacked_publishes_of_the_sequencer_are_requeued_and_come_back(edge, devi
             method, props, body = ch.basic_get(queue, auto_ack=True)
             if method is None:
                 return {b["seq"] for b in got} == set(range(1, 7))
-            for part_props, part in queues.split(props, body, [f"*.*.{dev}"]):
+            for part_props, part in queues.split(props, body, [f"*.*.{dev}.*"]):
                 got.append(orjson.loads(part))
                 assert part_props.message_id == message_id(dev, 0, got[-1]["seq"])
 

@@ -31,7 +31,7 @@ def _assert_error(response, status: int, reason: str | None = None):
 
 def test_accepted_message_is_on_the_exchange_when_202_returns(edge, make_device, tap):
     dev = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     first = telemetry(dev, 1, n=2)
     response = _post(edge, first)
     assert response.status_code == 202
@@ -46,7 +46,7 @@ def test_accepted_message_is_on_the_exchange_when_202_returns(edge, make_device,
 
 def test_http_and_mqtt_share_the_sequence_state(edge, device, make_device, tap):
     dev = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     five = telemetry(dev, 5)
     device.send(dev, five)
     wait_for(lambda: len(out.drain()) == 1, what="mqtt message")
@@ -82,7 +82,7 @@ def test_device_token_is_checked_when_required(start_edge, make_device, tap):
     edge = start_edge(HTTP_REQUIRE_DEVICE_TOKEN="true")
     dev = make_device(token="s3cret")
     other = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     _assert_error(_post(edge, telemetry(dev, 1)), 401, "unauthorized")
     _assert_error(_post(edge, telemetry(dev, 1), headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
     _assert_error(_post(edge, telemetry(other, 1), headers={"Authorization": "Bearer s3cret"}), 401)

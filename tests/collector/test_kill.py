@@ -51,7 +51,7 @@ def collector_env(pg_dsn, amqp_url, mqtt_broker, uid, device) -> dict:
 @pytest.mark.slow
 def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(collector_env, device, make_device, tap, tmp_path):
     dev = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     env = collector_env
     log_path = tmp_path / "collector.log"
     first = _start_collector(env, log_path)

@@ -23,7 +23,7 @@ class _Delivery:
 def test_duplicates_and_rejections_of_a_known_device_publish_seen_notices(edge, device, make_device, tap,
                                                                           device_type):
     dev = make_device()
-    notices = tap(topology.NOTICES_EXCHANGE, [topology.notice_key("seen", "*", dev)])
+    notices = tap(topology.NOTICES_EXCHANGE, [f"seen.*.{dev}.*"])
     first = telemetry(dev, 1)
     device.send(dev, first)
     device.send(dev, first)  # the same message again: dropped, but heard

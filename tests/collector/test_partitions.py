@@ -64,8 +64,8 @@ def test_two_brokers_each_read_by_its_own_bridge_store_every_message_once(start_
                         INGEST_PARTITIONS=str(PARTITIONS))
     assert second.bridge.wait_connected(15)
     devs = _fleet(make_device, 6)
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{d}" for d in devs])
-    gaps = tap(topology.NOTICES_EXCHANGE, [topology.notice_key("gap", "*", d) for d in devs])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{d}.*" for d in devs])
+    gaps = tap(topology.NOTICES_EXCHANGE, [f"gap.*.{d}.*" for d in devs])
     a, b = Device(mqtt_broker.port, f"t{uid}/"), Device(broker_b.port, f"t{uid}/")
     try:
         for dev, body in _script(devs):  # a spec meter: every message to each of its brokers
@@ -89,7 +89,7 @@ def test_sequencer_replicas_spread_the_partitions_and_fail_over(start_edge, devi
     second = start_edge(client_id=f"edge-{uid}-b", MQTT_SHARE_GROUP=group, INGEST_PARTITIONS=str(PARTITIONS))
     devs = _fleet(make_device, 16)  # enough devices that every partition has some
     assert {topology.partition_of(d, PARTITIONS) for d in devs} == set(range(PARTITIONS))
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{d}" for d in devs])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{d}.*" for d in devs])
     seqs = Counter()
 
     def send_round() -> None:

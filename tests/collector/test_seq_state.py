@@ -17,7 +17,7 @@ def _row(db, dev):
 def test_state_is_flushed_while_running_and_reloaded_after_restart(start_edge, device, make_device, tap, db):
     edge = start_edge()
     dev = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     sent = {seq: telemetry(dev, seq) for seq in range(1, 8)}  # as the device made them; sent below out of order
     for seq in (1, 2, 3, 6, 3):
         device.send(dev, sent[seq])

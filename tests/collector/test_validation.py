@@ -40,7 +40,7 @@ REASONS = {"status_v_not_int": Reason.WRONG_TYPE}
 def test_invalid_message_is_dead_lettered_with_reason_and_counted(kind, edge, device, make_device, tap):
     dev = make_device()
     dead = tap(topology.DEAD_LETTER_EXCHANGE, [""])
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     suffix, raw = _payload(kind, dev)
     topic_device = {"unknown_topic": "bad.id", "unknown_device": "nobody-" + dev}.get(kind, dev)
     topic = f"{device.prefix}iot/{topic_device}/{suffix}"

@@ -13,7 +13,7 @@ from iothub.rabbit import BatchConsumer, ConfirmPublisher, ConsumerConfig, bundl
 from tests.support.poll import wait_for
 
 SERIES = topology.SERIES_QUEUE.name
-BUNDLE_KEY = topology.bundle_key("telemetry", "t")
+BUNDLE_KEY = topology.bundle_key("telemetry", "t", 0)
 
 
 @pytest.mark.parametrize(("pattern", "key", "expected"), [

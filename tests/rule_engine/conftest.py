@@ -52,13 +52,15 @@ class Feeder:
 
     def send(self, message, *, wait: bool = True) -> None:
         """Publish an IngestMessage as the collector does."""
-        key = topology.telemetry_key(message.msg_type, message.device_type, message.device_id)
+        key = topology.telemetry_key(message.msg_type, message.device_type, message.device_id,
+                                     topology.partition_of(message.device_id, topology.DEFAULT_PARTITIONS))
         self.raw(topology.TELEMETRY_EXCHANGE, key, message.encode(), message_id=message.msg_id, wait=wait)
 
     def gap(self, notice) -> None:
         """Publish a GapNotice."""
-        self.raw(topology.NOTICES_EXCHANGE, topology.notice_key("gap", notice.device_type, notice.device_id),
-                 notice.encode())
+        partition = topology.partition_of(notice.device_id, topology.DEFAULT_PARTITIONS)
+        key = topology.notice_key("gap", notice.device_type, notice.device_id, partition)
+        self.raw(topology.NOTICES_EXCHANGE, key, notice.encode())
 
     def rules_changed(self) -> None:
         """Publish an iot.rules notice, as the API does after a rule change."""

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 # Exchanges
 INGEST_EXCHANGE = "iot.ingest"  # direct: bridged, not yet sequenced device messages, key "p{partition}"
-TELEMETRY_EXCHANGE = "iot.telemetry"  # topic: accepted device messages, key "{msg_type}.{device_type}.{device_id}"
-NOTICES_EXCHANGE = "iot.notices"  # topic: collector-derived notices, key "{kind}.{device_type}.{device_id}"
+# topic: accepted device messages, key "{msg_type}.{device_type}.{device_id}.p{partition}"
+TELEMETRY_EXCHANGE = "iot.telemetry"
+# topic: collector-derived notices, key "{kind}.{device_type}.{device_id}.p{partition}"
+NOTICES_EXCHANGE = "iot.notices"
 EVENTS_EXCHANGE = "iot.events"  # topic: event changes, key "{severity}.{rule_kind}.{rule_id}"
 RULES_EXCHANGE = "iot.rules"  # fanout: "rules changed" notices for rule-engine caches
 DEAD_LETTER_EXCHANGE = "iot.dead_letters"  # fanout: parked messages with their reason
@@ -21,28 +23,31 @@ DL_EXCHANGE = "x-iothub-original-exchange"
 DL_ROUTING_KEY = "x-iothub-original-routing-key"
 
 
-def telemetry_key(msg_type: str, device_type: str, device_id: str) -> str:
-    """Routing key for an accepted device message."""
-    return f"{msg_type}.{device_type}.{device_id}"
+def telemetry_key(msg_type: str, device_type: str, device_id: str, partition: int) -> str:
+    """Routing key for an accepted device message; the last word lets partitioned consumers bind their devices."""
+    return f"{msg_type}.{device_type}.{device_id}.{partition_key(partition)}"
 
 
 # Last word of a bundle's routing key: never a device id (iothub.rabbit.bundle; device ids are [A-Za-z0-9_-]).
 BUNDLE_WORD = "~bundle"
 
 
-def bundle_key(msg_type: str, device_type: str) -> str:
-    """Routing key of a bundle of accepted device messages of one type and device type."""
-    return f"{msg_type}.{device_type}.{BUNDLE_WORD}"
+def bundle_key(msg_type: str, device_type: str, partition: int) -> str:
+    """Routing key of a bundle of accepted device messages of one type, device type and partition."""
+    return f"{msg_type}.{device_type}.{BUNDLE_WORD}.{partition_key(partition)}"
 
 
-def notice_key(kind: str, device_type: str, device_id: str) -> str:
+def notice_key(kind: str, device_type: str, device_id: str, partition: int) -> str:
     """Routing key for a collector notice such as a sequence gap."""
-    return f"{kind}.{device_type}.{device_id}"
+    return f"{kind}.{device_type}.{device_id}.{partition_key(partition)}"
 
 
 def event_key(severity: str, rule_kind: str, rule_id: str) -> str:
     """Routing key for an event change."""
     return f"{severity}.{rule_kind}.{rule_id}"
+
+
+DEFAULT_PARTITIONS = 8  # INGEST_PARTITIONS unless configured; every stage must use the same number
 
 
 def partition_of(device_id: str, partitions: int) -> int:

@@ -21,8 +21,9 @@ class NoticePublisher(Protocol):
 class SeenNotices:
     """Publishes at most one seen notice per device per interval; thread-safe."""
 
-    def __init__(self, publisher: NoticePublisher, *, interval: float, clock: Callable[[], float]):
+    def __init__(self, publisher: NoticePublisher, *, interval: float, clock: Callable[[], float], partitions: int):
         self._publisher = publisher
+        self._partitions = partitions
         self._interval = interval
         self._clock = clock
         self._last: dict[str, float] = {}
@@ -39,5 +40,6 @@ class SeenNotices:
                 self._last = {k: t for k, t in self._last.items() if now - t < self._interval}
         notice = SeenNotice(device_id, device_type, why, datetime.now(UTC).isoformat())
         # Advisory like gap notices: a lost one costs at most one interval of last_seen accuracy.
-        self._publisher.publish(topology.NOTICES_EXCHANGE, topology.notice_key("seen", device_type, device_id),
+        self._publisher.publish(topology.NOTICES_EXCHANGE, topology.notice_key(
+            "seen", device_type, device_id, topology.partition_of(device_id, self._partitions)),
                                 notice.encode(), lambda ok: None)

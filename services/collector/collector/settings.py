@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iothub import topology
 from iothub.settings import Env, host_ports, mqtt_fields, service_fields, store_fields
 
 
@@ -77,7 +78,7 @@ def load(env: Env | None = None) -> Settings:
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
         stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),
-        ingest_partitions=env.int("INGEST_PARTITIONS", 8),
+        ingest_partitions=env.int("INGEST_PARTITIONS", topology.DEFAULT_PARTITIONS),
         rebalance_interval=env.float("SEQUENCER_REBALANCE_INTERVAL", 5.0),
         reboot_uptime_s=env.int("REBOOT_UPTIME_S", 120),
         device_cache_ttl=env.float("DEVICE_CACHE_TTL", 30.0),

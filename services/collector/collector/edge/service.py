@@ -66,7 +66,7 @@ class Ingest:
         self._observer = observer
         self._max_bytes = max_bytes
         self._partitions = partitions
-        self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
+        self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic, partitions=partitions)
         self.forwarded = 0  # messages confirmed onto their partition (read by in-process drain checks)
 
     def handle(self, raw: bytes, *, source: str, done: Done, topic_device_id: str | None = None,

@@ -22,7 +22,7 @@ class SequencerStage:
         self.publisher = ConfirmPublisher(settings.amqp_url, name="collector-sequencer",
                                           max_unconfirmed=settings.publish_window)
         self.sequencer = Sequencer(self.publisher, PostgresSeqStore(db), metrics.SequencerObserver(),
-                                   reboot_uptime_s=settings.reboot_uptime_s)
+                                   partitions=settings.ingest_partitions, reboot_uptime_s=settings.reboot_uptime_s)
         self.consumer = PartitionConsumer(
             settings.amqp_url, self.sequencer,
             ConsumerSettings(settings.ingest_partitions, rebalance_interval=settings.rebalance_interval),

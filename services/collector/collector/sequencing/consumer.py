@@ -171,7 +171,7 @@ class PartitionConsumer:
                     channel.basic_nack(method.delivery_tag, requeue=True)
                 del self._tags[tag]
         self.owned -= give
-        self._sequencer.forget_partitions(give, self._settings.partitions)
+        self._sequencer.forget_partitions(give)
         for partition in sorted(give):
             self._subscribe(channel, partition)
         self._busy.clear()

@@ -82,14 +82,15 @@ class Judged:
 class Sequencer:
     """Judges messages and publishes the accepted ones; not thread-safe (one consumer thread drives it)."""
 
-    def __init__(self, publisher: Publisher, store: SeqStore, observer: Observer, *, reboot_uptime_s: int,
-                 seen_interval: float = 1.0):
+    def __init__(self, publisher: Publisher, store: SeqStore, observer: Observer, *, partitions: int,
+                 reboot_uptime_s: int, seen_interval: float = 1.0):
         self._publisher = publisher
         self._store = store
         self._observer = observer
         self._reboot_uptime_s = reboot_uptime_s
         self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
-        self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
+        self._partitions = partitions
+        self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic, partitions=partitions)
 
     def state(self, device_id: str) -> DeviceSeq | None:
         """A device's current sequence state (tests and diagnostics)."""
@@ -104,9 +105,9 @@ class Sequencer:
         """Drop these devices' cached states; they are reloaded from the store when next seen."""
         self._tracker.forget(device_ids)
 
-    def forget_partitions(self, partitions: set[int], count: int) -> None:
+    def forget_partitions(self, partitions: set[int]) -> None:
         """Drop the cached states of the devices of these partitions (handed over to another sequencer)."""
-        self.forget([d for d in self._tracker.known() if topology.partition_of(d, count) in partitions])
+        self.forget([d for d in self._tracker.known() if topology.partition_of(d, self._partitions) in partitions])
 
     def sequence(self, messages: Sequence[BridgedMessage]) -> Batch:
         """Judge each message in order and publish what is accepted; raises Unavailable when state cannot load."""
@@ -152,15 +153,17 @@ class Sequencer:
         if verdict is not None and verdict.status is Status.GAP:
             self._publish_gap(accepted, verdict)
         batch.expect()
-        key = topology.telemetry_key(msg.msg_type, msg.device_type, msg.device_id)
+        partition = topology.partition_of(msg.device_id, self._partitions)
+        key = topology.telemetry_key(msg.msg_type, msg.device_type, msg.device_id, partition)
         # Bundled: RabbitMQ then persists and confirms a burst once per queue instead of once per message.
+        bundle = topology.bundle_key(msg.msg_type, msg.device_type, partition)
         self._publisher.publish(topology.TELEMETRY_EXCHANGE, key, accepted.encode(), batch.confirmed,
-                                message_id=accepted.msg_id, bundle=topology.bundle_key(msg.msg_type, msg.device_type),
-                                order=msg.device_id)
+                                message_id=accepted.msg_id, bundle=bundle, order=msg.device_id)
 
     def _publish_gap(self, msg: IngestMessage, verdict: Verdict) -> None:
         notice = GapNotice(msg.device_id, msg.device_type, msg.epoch, verdict.expected, msg.seq, verdict.missing,
                            datetime.now(UTC).isoformat())
-        key = topology.notice_key("gap", msg.device_type, msg.device_id)
+        key = topology.notice_key("gap", msg.device_type, msg.device_id,
+                                  topology.partition_of(msg.device_id, self._partitions))
         # Gap notices are advisory: a lost one is not worth withholding the device's ack.
         self._publisher.publish(topology.NOTICES_EXCHANGE, key, notice.encode(), lambda ok: None)
