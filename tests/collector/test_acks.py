@@ -21,14 +21,14 @@ def test_nacked_publishes_of_the_sequencer_are_requeued_and_come_back(edge, devi
     ch.queue_declare(queue, exclusive=True, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
     ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{dev}.*")
     ch.queue_bind(queue, topology.TELEMETRY_EXCHANGE, routing_key=f"*.*.{topology.BUNDLE_WORD}.*")
-    failures = sample("iothub_collector_sequencer_batches_requeued_total")
+    failures = sample("iothub_partition_batches_requeued_total", group="sequencer")
     for seq in (1, 2):  # one at a time, so that neither shares a bundle and the queue is full after them
         device.send(dev, telemetry(dev, seq))
         wait_for(lambda n=seq: ch.queue_declare(queue, passive=True).method.message_count == n,
                  what=f"message {seq} queued")
     for seq in range(3, 7):
         device.send(dev, telemetry(dev, seq))
-    wait_for(lambda: sample("iothub_collector_sequencer_batches_requeued_total") > failures,
+    wait_for(lambda: sample("iothub_partition_batches_requeued_total", group="sequencer") > failures,
              what="a nacked publish")
     assert ch.queue_declare(queue, passive=True).method.message_count == 2
     got: list[dict] = []

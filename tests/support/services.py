@@ -81,11 +81,19 @@ class ServiceProcess:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
+# The collector's stages as processes of their own (docs/protocol.md "Ingest stages"), as the Procfile runs them.
+STAGES = {"collector-edge": ("edge",), "collector-sequencer": ("sequencer",), "collector-series": ("series",),
+          "collector-archive": ("archive",), "collector-state": ("state",),
+          "collector-dead-letters": ("dead_letters",)}
+STAGED_PLATFORM = (*STAGES, "rule-engine", "notifier")
+
+
 def service(name: str, env: dict[str, str], logdir: Path, *, args: tuple[str, ...] = ()) -> ServiceProcess:
-    """A service process with its own metrics port and the given environment on top of ours."""
+    """A service (or collector stage, see STAGES) process with its own metrics port and our environment plus env."""
     port = free_port()
     full_env = {**os.environ, "METRICS_PORT": str(port), "LOG_LEVEL": "INFO", **env}
-    argv = [sys.executable, "-m", MODULES[name], *args]
+    module, stage_args = (MODULES["collector"], STAGES[name]) if name in STAGES else (MODULES[name], ())
+    argv = [sys.executable, "-m", module, *stage_args, *args]
     return ServiceProcess(name, argv, full_env, logdir, metrics_port=port)
 
 

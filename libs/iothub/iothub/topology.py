@@ -92,9 +92,10 @@ def ingest_queue(partition: int) -> Queue:
                  quorum(delivery_limit=PARTITION_DELIVERY_LIMIT, single_active=True))
 
 
-# Every sequencer replica holds a consumer here (no message is ever published to it): its consumer count is the
-# number of live replicas, from which each computes its fair share of partitions (collector.sequencing.consumer).
-SEQUENCERS_QUEUE = Queue("ingest.sequencers", (), {"x-queue-type": "classic", "x-queue-version": 2})
+def members_queue(group: str) -> Queue:
+    """A queue every replica of a partitioned group holds a consumer on (nothing is ever published to it): its
+    consumer count is the number of live replicas, from which each computes its share (iothub.rabbit.partitioned)."""
+    return Queue(f"{group}.members", (), {"x-queue-type": "classic", "x-queue-version": 2})
 
 
 SERIES_QUEUE = Queue("collector.series", ((TELEMETRY_EXCHANGE, "telemetry.#"),))
@@ -124,6 +125,11 @@ def declare(channel, partitions: int = 0) -> None:
     for name, kind in EXCHANGES.items():
         channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
     for queue in (*QUEUES, *(ingest_queue(p) for p in range(partitions))):
-        channel.queue_declare(queue=queue.name, durable=True, arguments=queue.arguments)
-        for exchange, key in queue.bindings:
-            channel.queue_bind(queue=queue.name, exchange=exchange, routing_key=key)
+        declare_queue(channel, queue)
+
+
+def declare_queue(channel, queue: Queue) -> None:
+    """Declare one durable queue and its bindings (the exchanges must exist)."""
+    channel.queue_declare(queue=queue.name, durable=True, arguments=queue.arguments)
+    for exchange, key in queue.bindings:
+        channel.queue_bind(queue=queue.name, exchange=exchange, routing_key=key)

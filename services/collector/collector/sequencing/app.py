@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 
 from collector import metrics
-from collector.sequencing.consumer import ConsumerSettings, PartitionConsumer
+from collector.sequencing.consumer import GROUP, SequencerHandler
 from collector.sequencing.repository import PostgresSeqStore
 from collector.sequencing.service import Sequencer
 from collector.settings import Settings
+from iothub import topology
 from iothub.db import Database
 from iothub.rabbit import ConfirmPublisher
+from iothub.rabbit.partitioned import PartitionedConsumer, PartitionSettings
 
 
 class SequencerStage:
@@ -23,10 +25,10 @@ class SequencerStage:
                                           max_unconfirmed=settings.publish_window)
         self.sequencer = Sequencer(self.publisher, PostgresSeqStore(db), metrics.SequencerObserver(),
                                    partitions=settings.ingest_partitions, reboot_uptime_s=settings.reboot_uptime_s)
-        self.consumer = PartitionConsumer(
-            settings.amqp_url, self.sequencer,
-            ConsumerSettings(settings.ingest_partitions, rebalance_interval=settings.rebalance_interval),
-            name="collector-sequencer")
+        self.consumer = PartitionedConsumer(
+            settings.amqp_url, SequencerHandler(self.sequencer, self.publisher),
+            PartitionSettings(GROUP, settings.ingest_partitions, topology.ingest_queue,
+                              rebalance_interval=settings.rebalance_interval))
         self._thread = threading.Thread(target=self.consumer.run, name="sequencer", daemon=True)
 
     def start(self, timeout: float = 15.0) -> SequencerStage:

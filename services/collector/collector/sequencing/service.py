@@ -129,7 +129,7 @@ class Sequencer:
             try:
                 self._store.save(rows)
             except Unavailable:
-                self._tracker.mark_dirty([r.device_id for r in rows])
+                self.forget([r.device_id for r in rows])  # the batch comes back and is judged again
                 raise
         return len(rows)
 

@@ -1,0 +1,210 @@
+"""Partitioned consumption: P quorum queues with a single active consumer each, shared by a group's replicas.
+
+Every replica subscribes to every partition queue (`x-single-active-consumer`): RabbitMQ delivers each queue to
+exactly one of them and fails over to the next in line when that one's connection goes away. Batches are handed
+to the handler in delivery order and acked once it returns (it makes its work durable first); when it raises, the
+batch is requeued with backoff, and the queue's delivery limit parks a message that keeps failing.
+Spreading: each replica also holds a consumer on the group's members queue, whose consumer count is the number
+of live replicas; a replica that delivered from more than its share (ceil(P / replicas)) of partitions within a
+rebalance interval cancels the excess and subscribes again, which puts it at the back of those queues' lines, so
+the next replica in line takes them over. The handler is told, so it can drop the state of those partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pika
+from prometheus_client import Counter, Gauge
+
+from iothub import topology
+from iothub.errors import Unavailable
+from iothub.rabbit import bundle
+from iothub.rabbit.consumer import Delivery
+from iothub.rabbit.supervise import keep_running, parameters
+
+log = logging.getLogger(__name__)
+IDLE_S = 0.002  # flush a batch once nothing more arrived within this long
+ACTIVE = Gauge("iothub_partitions_active", "Partitions this replica delivered from lately", ["group"])
+REQUEUED = Counter("iothub_partition_batches_requeued", "Batches handed back to their partitions", ["group"])
+BACKLOG = Gauge("iothub_partition_backlog", "Messages ready in a partition queue", ["queue"])
+OWNED = Gauge("iothub_partition_consumers", "Active consumers of a partition queue (0: nobody owns it)", ["queue"])
+
+
+class PartitionHandler(Protocol):
+    """What a partitioned consumer drives."""
+
+    def reset(self) -> None:
+        """A (new) connection: ownership may have moved meanwhile, so forget every partition's state."""
+
+    def released(self, partitions: set[int]) -> None:
+        """These partitions were handed over to another replica: forget their state."""
+
+    def handle(self, batch: Sequence[Delivery]) -> None:
+        """Process a batch durably; raise to have it requeued (Unavailable when a dependency is down)."""
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """A group's partitions and tuning."""
+
+    group: str  # names the members queue and the metrics
+    partitions: int
+    queue: Callable[[int], topology.Queue]  # the queue of partition n
+    prefetch: int = 64  # AMQP messages (bundles) per partition
+    batch_size: int = 2000  # messages (bundle parts) per batch
+    rebalance_interval: float = 5.0
+
+
+class PartitionedConsumer:
+    """Feeds a PartitionHandler from its partitions on one BlockingConnection; reconnects with backoff."""
+
+    def __init__(self, url: str, handler: PartitionHandler, settings: PartitionSettings):
+        self._params = parameters(url, settings.group)
+        self._handler = handler
+        self._settings = settings
+        self._members = topology.members_queue(settings.group)
+        self._stop, self.connected = threading.Event(), threading.Event()
+        self._pending: list[Delivery] = []
+        self._tags: dict[str, int] = {}  # consumer tag -> partition
+        self._busy: set[int] = set()  # partitions that delivered within the last rebalance interval
+        self.owned: set[int] = set()  # partitions that delivered since their consumer was registered
+        self._members_seen = 0
+        self._backoff = 0.0  # grows while batches keep failing, so a refusing downstream is not hammered
+        self.settled = 0  # messages handled and acked (read by in-process drain checks)
+        self._active = ACTIVE.labels(settings.group)
+        self._requeued = REQUEUED.labels(settings.group)
+
+    def stop(self) -> None:
+        """Finish the current batch and return from run()."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume until stop(); survives broker and database outages."""
+        keep_running(self._consume, self._stop, what=self._settings.group, on_lost=self._lost, errors=(Unavailable,))
+
+    def _lost(self) -> None:
+        self.connected.clear()
+        self._pending.clear()  # unacked messages come back from the broker
+
+    def _consume(self) -> None:
+        conn = pika.BlockingConnection(self._params)
+        try:
+            channel = conn.channel()
+            topology.declare(channel, self._settings.partitions)
+            for queue in (self._members, *(self._settings.queue(p) for p in range(self._settings.partitions))):
+                topology.declare_queue(channel, queue)
+            channel.basic_qos(prefetch_count=self._settings.prefetch)
+            self._handler.reset()
+            self._tags.clear()
+            self._busy.clear()
+            self.owned.clear()
+            channel.basic_consume(self._members.name, lambda *_: None, consumer_tag=f"member-{uuid.uuid4().hex[:8]}")
+            for partition in range(self._settings.partitions):
+                self._subscribe(channel, partition)
+            self.connected.set()
+            last_check = time.monotonic()
+            while not self._stop.is_set():
+                before = len(self._pending)
+                conn.process_data_events(time_limit=IDLE_S if self._pending else 0.2)
+                if self._pending and (len(self._pending) == before or len(self._pending) >= self._settings.batch_size):
+                    self._flush(conn, channel)
+                # Between batches only: a handover must not strand a message handled but not yet acked.
+                if not self._pending and time.monotonic() - last_check > self._settings.rebalance_interval:
+                    last_check = time.monotonic()
+                    self._rebalance(channel)
+            if self._pending:
+                self._flush(conn, channel)
+        finally:
+            if conn.is_open:
+                conn.close()
+
+    def _subscribe(self, channel, partition: int) -> None:
+        tag = channel.basic_consume(self._settings.queue(partition).name, self._on_message,
+                                    consumer_tag=f"p{partition}-{uuid.uuid4().hex[:8]}")
+        self._tags[tag] = partition
+
+    def _on_message(self, channel, method, props, body) -> None:
+        partition = self._tags.get(method.consumer_tag, -1)
+        self._busy.add(partition)
+        self.owned.add(partition)
+        headers = dict(props.headers or {})
+        if props.content_type != bundle.CONTENT_TYPE:
+            self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,
+                                          method.redelivered, method.delivery_tag))
+            return
+        try:
+            parts = bundle.unpack(body, headers)
+        except ValueError as exc:  # not a bundle we can read: park it whole, never loop on it
+            self._dead_letter(channel, method, props, body, str(exc))
+            channel.basic_ack(method.delivery_tag)
+            return
+        self._pending.extend(Delivery(p.body, p.routing_key, method.exchange, {}, p.message_id, method.redelivered,
+                                      method.delivery_tag) for p in parts)
+
+    def _flush(self, conn, channel) -> None:
+        batch, self._pending = self._pending, []
+        last_tag = batch[-1].tag
+        try:
+            self._handler.handle(batch)
+            channel.basic_ack(last_tag, multiple=True)
+            self.settled += len(batch)
+            self._backoff = 0.0
+            return
+        except Unavailable as exc:
+            log.warning("dependency unavailable; batch requeued", extra={"group": self._settings.group,
+                                                                          "error": str(exc)})
+        except Exception:  # a bug on some message: requeue; the queue's delivery limit parks it if it persists
+            log.exception("batch failed; requeued", extra={"group": self._settings.group, "messages": len(batch)})
+        self._requeued.inc()
+        self._backoff = min(max(self._backoff * 2, 0.25), 15.0)
+        conn.sleep(self._backoff)  # back off while servicing heartbeats
+        channel.basic_nack(last_tag, multiple=True, requeue=True)
+
+    def _rebalance(self, channel) -> None:
+        """Hand partitions beyond this replica's share to the next replica in their lines."""
+        members = channel.queue_declare(self._members.name, passive=True).method.consumer_count
+        self._report(channel)
+        busy = sorted(self._busy)
+        self._active.set(len(busy))
+        stable, self._members_seen = members == self._members_seen, members
+        share = math.ceil(self._settings.partitions / max(members, 1))
+        self._busy.clear()  # "lately": a partition that stays quiet for an interval no longer counts
+        if not stable or len(busy) <= share or members < 2:
+            return
+        give = set(busy[share:])
+        log.info("handing over partitions", extra={"group": self._settings.group, "partitions": sorted(give),
+                                                   "replicas": members})
+        for tag, partition in list(self._tags.items()):
+            if partition in give:
+                # Delivered to us but not yet dispatched: back to the queue, for the partition's next owner.
+                for method, _props, _body in channel.basic_cancel(tag) or ():
+                    channel.basic_nack(method.delivery_tag, requeue=True)
+                del self._tags[tag]
+        self.owned -= give
+        self._handler.released(give)
+        for partition in sorted(give):
+            self._subscribe(channel, partition)
+
+    def _report(self, channel) -> None:
+        for partition in range(self._settings.partitions):
+            name = self._settings.queue(partition).name
+            ok = channel.queue_declare(name, passive=True).method
+            BACKLOG.labels(name).set(ok.message_count)
+            OWNED.labels(name).set(ok.consumer_count)
+
+    def _dead_letter(self, channel, method, props, body: bytes, detail: str) -> None:
+        headers = dict(props.headers or {})
+        headers.update({topology.DL_REASON: "bad_bundle", topology.DL_DETAIL: detail[:500],
+                        topology.DL_SOURCE: self._settings.group, topology.DL_EXCHANGE: method.exchange,
+                        topology.DL_ROUTING_KEY: method.routing_key})
+        channel.basic_publish(topology.DEAD_LETTER_EXCHANGE, "", body,
+                              pika.BasicProperties(delivery_mode=2, headers=headers, content_type=props.content_type))
+        log.warning("partition message dead-lettered", extra={"group": self._settings.group, "detail": detail[:200]})
