@@ -86,14 +86,16 @@ def test_window_survives_64_bits_and_a_long_jump_clears_it():
     assert tracker.observe("d", 999).status is Status.LATE
 
 
-def test_preloaded_tracker_never_queries_per_device():
+def test_primed_tracker_never_queries_per_device():
     from collector.sequencing.seq import DeviceSeq, SequenceTracker, Status
 
     def loader(device_id):
         raise AssertionError(f"per-device query for {device_id}")
 
     tracker = SequenceTracker(loader)
-    tracker.preload({"known": DeviceSeq("known", 3, 41)})
+    assert tracker.unknown(["known", "brand-new", "known"]) == ["known", "brand-new"]
+    tracker.prime(["known", "brand-new"], {"known": DeviceSeq("known", 3, 41)})
+    assert tracker.unknown(["known", "brand-new"]) == []
     assert tracker.observe("known", 42).status == Status.NEXT
     assert tracker.observe("known", 42).status == Status.DUPLICATE
     assert tracker.state("known").epoch == 3

@@ -8,6 +8,11 @@ Spreading: each replica also holds a consumer on the group's members queue, whos
 of live replicas; a replica that delivered from more than its share (ceil(P / replicas)) of partitions within a
 rebalance interval cancels the excess and subscribes again, which puts it at the back of those queues' lines, so
 the next replica in line takes them over. The handler is told, so it can drop the state of those partitions.
+Ownership: RabbitMQ does not tell a consumer it became active, so every replica publishes a tick into every
+partition each tick interval; the first delivery (tick or message) from a partition since its consumer registered
+tells the handler it `acquired` the partition, before any message of it is handled, so it can load that
+partition's state afresh (another replica may have moved it on). Ticks also give the owner of a quiet partition
+its clock (`tick`): the rule engine declares a silent partition's devices offline on them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from iothub.rabbit.supervise import keep_running, parameters
 
 log = logging.getLogger(__name__)
 IDLE_S = 0.002  # flush a batch once nothing more arrived within this long
+TICK = "application/x-iothub-tick"  # content type of the ticks replicas publish into every partition
 ACTIVE = Gauge("iothub_partitions_active", "Partitions this replica delivered from lately", ["group"])
 REQUEUED = Counter("iothub_partition_batches_requeued", "Batches handed back to their partitions", ["group"])
 BACKLOG = Gauge("iothub_partition_backlog", "Messages ready in a partition queue", ["queue"])
@@ -43,6 +49,12 @@ class PartitionHandler(Protocol):
 
     def reset(self) -> None:
         """A (new) connection: ownership may have moved meanwhile, so forget every partition's state."""
+
+    def acquired(self, partition: int) -> None:
+        """The first delivery from this partition since it was subscribed: load its state afresh."""
+
+    def tick(self, partition: int) -> None:
+        """Time passes in an owned partition (at least every tick interval, between batches)."""
 
     def released(self, partitions: set[int]) -> None:
         """These partitions were handed over to another replica: forget their state."""
@@ -61,6 +73,7 @@ class PartitionSettings:
     prefetch: int = 64  # AMQP messages (bundles) per partition
     batch_size: int = 2000  # messages (bundle parts) per batch
     rebalance_interval: float = 5.0
+    tick_interval: float = 5.0
 
 
 class PartitionedConsumer:
@@ -77,6 +90,7 @@ class PartitionedConsumer:
         self._busy: set[int] = set()  # partitions that delivered within the last rebalance interval
         self.owned: set[int] = set()  # partitions that delivered since their consumer was registered
         self._members_seen = 0
+        self._ticked: set[int] = set()  # owned partitions whose tick arrived and awaits the handler
         self._backoff = 0.0  # grows while batches keep failing, so a refusing downstream is not hammered
         self.settled = 0  # messages handled and acked (read by in-process drain checks)
         self._active = ACTIVE.labels(settings.group)
@@ -110,12 +124,17 @@ class PartitionedConsumer:
             for partition in range(self._settings.partitions):
                 self._subscribe(channel, partition)
             self.connected.set()
-            last_check = time.monotonic()
+            last_check = last_tick = 0.0
             while not self._stop.is_set():
                 before = len(self._pending)
                 conn.process_data_events(time_limit=IDLE_S if self._pending else 0.2)
                 if self._pending and (len(self._pending) == before or len(self._pending) >= self._settings.batch_size):
                     self._flush(conn, channel)
+                if not self._pending and self._ticked:
+                    self._tick()
+                if self._settings.tick_interval and time.monotonic() - last_tick > self._settings.tick_interval:
+                    last_tick = time.monotonic()
+                    self._publish_ticks(channel)
                 # Between batches only: a handover must not strand a message handled but not yet acked.
                 if not self._pending and time.monotonic() - last_check > self._settings.rebalance_interval:
                     last_check = time.monotonic()
@@ -131,10 +150,29 @@ class PartitionedConsumer:
                                     consumer_tag=f"p{partition}-{uuid.uuid4().hex[:8]}")
         self._tags[tag] = partition
 
+    def _publish_ticks(self, channel) -> None:
+        for partition in range(self._settings.partitions):  # straight to the queue, through the default exchange
+            channel.basic_publish("", self._settings.queue(partition).name, b"",
+                                  pika.BasicProperties(content_type=TICK))
+
+    def _tick(self) -> None:
+        ticked, self._ticked = self._ticked, set()
+        for partition in sorted(ticked & self.owned):
+            try:
+                self._handler.tick(partition)
+            except Exception:  # a failed round is retried on the next tick
+                log.exception("tick failed", extra={"group": self._settings.group, "partition": partition})
+
     def _on_message(self, channel, method, props, body) -> None:
         partition = self._tags.get(method.consumer_tag, -1)
+        if partition not in self.owned:
+            self._handler.acquired(partition)  # before any of its messages is handled
+            self.owned.add(partition)
+        if props.content_type == TICK:
+            channel.basic_ack(method.delivery_tag)
+            self._ticked.add(partition)
+            return
         self._busy.add(partition)
-        self.owned.add(partition)
         headers = dict(props.headers or {})
         if props.content_type != bundle.CONTENT_TYPE:
             self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,

@@ -36,6 +36,13 @@ class SequencerHandler:
         """Start from the stored state of every device (ownership may have moved while we were away)."""
         self._sequencer.reset()
 
+    def acquired(self, partition: int) -> None:
+        """A partition is ours now: its devices' states are read afresh (their last owner moved them on)."""
+        self._sequencer.forget_partitions({partition})
+
+    def tick(self, partition: int) -> None:
+        """Nothing to do on a clock: sequencing is driven by messages alone."""
+
     def released(self, partitions: set[int]) -> None:
         """Drop the state of the devices of partitions handed over."""
         self._sequencer.forget_partitions(partitions)

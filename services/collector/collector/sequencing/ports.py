@@ -13,8 +13,8 @@ class SeqStore(Protocol):
     def load(self, device_id: str) -> DeviceSeq | None:
         """The stored state of one device."""
 
-    def load_all(self) -> dict[str, DeviceSeq]:
-        """Every stored state."""
+    def load_many(self, device_ids: list[str]) -> dict[str, DeviceSeq]:
+        """The stored states of these devices (those that have one), in one query."""
 
     def save(self, rows: list[DeviceSeq]) -> None:
         """Upsert many states in one transaction."""

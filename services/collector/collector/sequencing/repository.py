@@ -55,10 +55,10 @@ class PostgresSeqStore:
             row = cur.fetchone()
         return None if row is None else _seq(row)
 
-    def load_all(self) -> dict[str, DeviceSeq]:
-        """Every stored state, in one query (start-up preload)."""
+    def load_many(self, device_ids: list[str]) -> dict[str, DeviceSeq]:
+        """The stored states of these devices, in one query (a batch's devices not seen before)."""
         with self._db.transaction() as cur:
-            cur.execute(_SEQ_COLUMNS)
+            cur.execute(_SEQ_COLUMNS + " WHERE device_id = ANY(%s)", (list(device_ids),))
             return {row[0]: _seq(row) for row in cur.fetchall()}
 
     def save(self, rows: list[DeviceSeq]) -> None:

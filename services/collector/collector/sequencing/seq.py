@@ -110,25 +110,28 @@ class SequenceTracker:
         self._reboot_uptime_s = reboot_uptime_s
         self._devices: dict[str, DeviceSeq] = {}
         self._retry: dict[tuple[str, int, int], float] = {}
-        self._complete = False  # True once every stored state is in memory
-        self._stale: set[str] = set()  # forgotten devices: another sequencer may have moved them on since
+        self._absent: set[str] = set()  # devices known to have no stored state
 
-    def preload(self, states: dict[str, DeviceSeq]) -> None:
-        """Take every stored state at once, so a device seen for the first time costs no database query."""
-        for st in states.values():
-            st.dirty = False
-        self._devices = {**states, **self._devices}
-        self._complete = True
+    def unknown(self, device_ids) -> list[str]:
+        """Those of these devices whose stored state has not been looked up yet."""
+        return [d for d in dict.fromkeys(device_ids) if d not in self._devices and d not in self._absent]
+
+    def prime(self, device_ids, states: dict[str, DeviceSeq]) -> None:
+        """Take the stored states of these devices (looked up in one go); those without one are new."""
+        for device_id in device_ids:
+            st = states.get(device_id)
+            if st is None:
+                self._absent.add(device_id)
+            else:
+                st.dirty = False
+                self._devices[device_id] = st
 
     def state(self, device_id: str) -> DeviceSeq | None:
         """The cached state of a device, loading it on first sight."""
         st = self._devices.get(device_id)
-        if st is None and (not self._complete or device_id in self._stale):
+        if st is None and device_id not in self._absent:
             st = self._load(device_id)
-            self._stale.discard(device_id)
-            if st is not None:
-                st.dirty = False
-                self._devices[device_id] = st
+            self.prime([device_id], {} if st is None else {device_id: st})
         return st
 
     def observe(self, device_id: str, seq: int, *, msg_type: str = "telemetry", uptime_s: int | None = None,
@@ -248,9 +251,8 @@ class SequenceTracker:
         """Drop cached states (a partition handed over, a batch that did not land): reload them when next seen."""
         for device_id in device_ids:
             self._devices.pop(device_id, None)
+            self._absent.discard(device_id)
             self._retry = {k: v for k, v in self._retry.items() if k[0] != device_id}
-            if self._complete:
-                self._stale.add(device_id)
 
     def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
         """The publish of an accepted message failed: accept that seq once more when it comes back."""

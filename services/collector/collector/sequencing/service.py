@@ -97,9 +97,8 @@ class Sequencer:
         return self._tracker.state(device_id)
 
     def reset(self) -> None:
-        """Forget every state and load the stored ones (a new connection may own other partitions)."""
+        """Forget every state: a new connection may own other partitions, and their states moved on meanwhile."""
         self._tracker = SequenceTracker(self._store.load, reboot_uptime_s=self._reboot_uptime_s)
-        self._tracker.preload(self._store.load_all())
 
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop these devices' cached states; they are reloaded from the store when next seen."""
@@ -113,6 +112,9 @@ class Sequencer:
         """Judge each message in order and publish what is accepted; raises Unavailable when state cannot load."""
         batch = Batch({m.device_id for m in messages})
         try:
+            unknown = self._tracker.unknown(m.device_id for m in messages if m.seq >= 0)
+            if unknown:  # one query for the batch, not one per device
+                self._tracker.prime(unknown, self._store.load_many(unknown))
             judged = [self._judge(m) for m in messages]
         except Unavailable:
             self.forget(batch.devices)  # a half-judged batch must not leave its marks
