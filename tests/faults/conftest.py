@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import pytest
 from tests.faults.ledger import LedgerPublisher
 from tests.support import procs
 from tests.support.queues import purge_all
-from tests.support.services import ServiceProcess, running_platform
+from tests.support.services import STAGES, ServiceProcess, running_platform, service
 from tests.support.tcpproxy import TcpProxy
 from tests.support.webhook import WebhookReceiver
 
@@ -53,9 +54,48 @@ class FaultStack:
             publisher.close()
 
 
+# The staged platform, scaled out: two bridges on one shared subscription, two sequencer replicas, one process
+# per writer. Each entry: process name -> (service or stage name, environment on top of the stack's).
+def staged_platform(uid: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Process specs of the scaled-out platform."""
+    share = {"MQTT_SHARE_GROUP": f"g{uid}"}
+    specs = {
+        "edge-a": ("collector-edge", {**share, "MQTT_CLIENT_ID": f"edge-{uid}-a"}),
+        "edge-b": ("collector-edge", {**share, "MQTT_CLIENT_ID": f"edge-{uid}-b"}),
+        "sequencer-a": ("collector-sequencer", {"SEQUENCER_REBALANCE_INTERVAL": "1"}),
+        "sequencer-b": ("collector-sequencer", {"SEQUENCER_REBALANCE_INTERVAL": "1"}),
+    }
+    specs.update({name: (name, {}) for name in STAGES if name not in ("collector-edge", "collector-sequencer")})
+    specs.update({name: (name, {}) for name in ("rule-engine", "notifier")})
+    return specs
+
+
+@contextlib.contextmanager
+def running_staged(env: dict[str, str], logdir, uid: str, started: dict[str, ServiceProcess]):
+    """Start the scaled-out platform into `started`; stop whatever started on exit."""
+    try:
+        for name, (kind, extra) in staged_platform(uid).items():
+            proc = service(kind, {**env, **extra}, logdir)
+            proc.name = name
+            started[name] = proc.start(timeout=60)
+        yield started
+    finally:
+        for proc in started.values():
+            with contextlib.suppress(Exception):
+                proc.stop()
+
+
+@pytest.fixture(params=["one_process", "staged"])
+def platform_shape(request) -> str:
+    """Which shape of the platform a fault stack runs: the collector in one process, or scaled-out stages."""
+    return request.param
+
+
 @pytest.fixture
-def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook):
-    """Start a private Mosquitto, the PostgreSQL proxy and the three services, with a rule and a webhook."""
+def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook, request):
+    """Start a private Mosquitto, the PostgreSQL proxy and the services, with a rule and a webhook; a test that
+    asks for `platform_shape` runs on both shapes."""
+    staged = "platform_shape" in request.fixturenames and request.getfixturevalue("platform_shape") == "staged"
     purge_all(amqp_url)
     mqtt_dir = tmp_path / "mqtt"
     mqtt_dir.mkdir()
@@ -86,7 +126,7 @@ def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook):
     services = {}
     stack = FaultStack(mqtt, proxy, s3_server, services, webhook, env, metric, rule_id, devices)
     try:
-        with running_platform(env, tmp_path, services):
+        with running_staged(env, tmp_path, uid, services) if staged else running_platform(env, tmp_path, services):
             yield stack
     finally:
         proxy.close()

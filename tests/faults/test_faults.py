@@ -15,6 +15,7 @@ from minio import Minio
 from iothub import topology
 from tests.faults.ledger import compare
 from tests.support.poll import wait_for
+from tests.support.services import metric_value
 from tests.support.webhook import signature_ok
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -46,7 +47,8 @@ def _backlog(amqp_url: str) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         channel = conn.channel()
-        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.RULE_ENGINE_QUEUE, topology.NOTIFIER_QUEUE)
+        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, topology.RULE_ENGINE_QUEUE,
+                 topology.NOTIFIER_QUEUE, *(topology.ingest_queue(p) for p in range(topology.DEFAULT_PARTITIONS)))
         return sum(channel.queue_declare(q.name, passive=True).method.message_count for q in names)
     finally:
         conn.close()
@@ -130,6 +132,49 @@ FAULTS = {
     "mosquitto_restart": _restart_mosquitto,
     "rule_engine_and_notifier_sigkill": _kill_rule_engine_and_notifier,
 }
+
+
+def _kill_one_bridge(stack):
+    stack.services["edge-a"].restart()  # the other bridge of the share group keeps reading meanwhile
+
+
+def _kill_a_sequencer(stack):
+    """SIGKILL a sequencer replica that owns partitions now; the other takes them over by itself."""
+    owner = max(("sequencer-a", "sequencer-b"), key=lambda n: metric_value(stack.services[n].metrics(),
+                                                                            "iothub_partitions_active"))
+    stack.services[owner].kill()
+    wait_for(lambda: _partition_owners(stack.env["AMQP_URL"]) == topology.DEFAULT_PARTITIONS, timeout=60,
+             what="every partition owned again")
+    stack.services[owner].start(timeout=60)
+
+
+def _kill_series_writer(stack):
+    stack.services["collector-series"].restart()
+
+
+def _partition_owners(amqp_url: str) -> int:
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = conn.channel()
+        return sum(channel.queue_declare(topology.ingest_queue(p).name, passive=True).method.consumer_count > 0
+                   for p in range(topology.DEFAULT_PARTITIONS))
+    finally:
+        conn.close()
+
+
+STAGED_FAULTS = {
+    "bridge_sigkill": _kill_one_bridge,
+    "sequencer_sigkill": _kill_a_sequencer,
+    "series_writer_sigkill": _kill_series_writer,
+}
+
+
+@pytest.mark.parametrize("fault", list(STAGED_FAULTS), ids=list(STAGED_FAULTS))
+@pytest.mark.parametrize("platform_shape", ["staged"], indirect=True)
+def test_scaled_out_stages_killed_mid_stream_lose_and_duplicate_nothing(fault_stack, db, fault, platform_shape):
+    acked = fault_stack.publish_stream(PER_DEVICE, STAGED_FAULTS[fault])
+    assert len(acked) == PER_DEVICE * len(fault_stack.devices)
+    _assert_exactly_once(fault_stack, db, acked)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
