@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from collector.settings import Settings
 from collector.writers.archive import ArchiveWriter, ObjectStore
-from collector.writers.archive_postgres import PostgresWindowLocks
+from collector.writers.archive_postgres import PostgresArchiveIndex
 from collector.writers.dead_letters import DeadLetterRecorder
 from collector.writers.dead_letters_postgres import PostgresDeadLetterStore
 from collector.writers.series import SeriesStore, SeriesWriter
@@ -97,8 +97,8 @@ def build_handler(name: str, settings: Settings, db: Database) -> tuple[BatchHan
         return SeriesWriter(stores), stores
     if name == "archive":
         store = build_object_store(settings)
-        writer = ArchiveWriter(store, locks=PostgresWindowLocks(db), window_s=settings.archive_window_s,
-                               gzip_=settings.archive_gzip)
+        index = PostgresArchiveIndex(db, retention_days=settings.archive_retention_days)
+        writer = ArchiveWriter(store, index, window_s=settings.archive_window_s, gzip_=settings.archive_gzip)
         return writer, [store]
     if name == "state":
         return StateWriter(PostgresStateStore(db)), []
