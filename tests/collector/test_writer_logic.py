@@ -141,6 +141,7 @@ def test_state_keeps_first_ack_and_most_advanced_ota_report():
     ({"WRITERS": "series", "SERIES_BACKENDS": "postgres,influxdb"}, "INFLUXDB_URL must be set"),
     ({"WRITERS": "state,bogus"}, "unknown writer 'bogus'"),
     ({"WRITERS": "archive", "ARCHIVE_BACKEND": "tape"}, "ARCHIVE_BACKEND must be s3 or filesystem"),
+    ({"WRITERS": "archive", "ARCHIVE_WINDOW_S": "420"}, "ARCHIVE_WINDOW_S must divide 3600"),
 ])
 def test_misconfigured_writers_start_nothing(env, message):
     import threading

@@ -96,6 +96,9 @@ def build_handler(name: str, settings: Settings, db: Database) -> tuple[BatchHan
         stores = build_series_stores(settings, db)
         return SeriesWriter(stores), stores
     if name == "archive":
+        if settings.archive_window_s <= 0 or 3600 % settings.archive_window_s:
+            # A window crossing an hour would sit in the wrong hour= partition of the Hive layout.
+            raise SettingsError(f"ARCHIVE_WINDOW_S must divide 3600, got {settings.archive_window_s}")
         store = build_object_store(settings)
         index = PostgresArchiveIndex(db, retention_days=settings.archive_retention_days)
         writer = ArchiveWriter(store, index, window_s=settings.archive_window_s, gzip_=settings.archive_gzip)
