@@ -24,8 +24,7 @@ def _writer(store, db):
 
 
 def _fleet_batches(did: str) -> tuple[list, list, list[int]]:
-    """Two batches of the device among neighbours, the second redelivering one message; the in-range seqs in
-    device-time order."""
+    """Two batches of the device among neighbours (the second redelivers one); the in-range seqs in time order."""
     first = [ingest(did, "telemetry", T0 + timedelta(seconds=10), 1),
              ingest(did, "hello", T0 + timedelta(seconds=20), 4),
              ingest(did, "telemetry", T0 + timedelta(seconds=70), 2),

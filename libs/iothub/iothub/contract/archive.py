@@ -1,9 +1,4 @@
-"""The raw archive's shared-object key layout, written by the collector and read by the device manager.
-
-`raw/date=YYYY-MM-DD/hour=HH/msg_type=<type>/part-HHMMSS-<32 hex>.ndjson[.gz]`: Hive-style partitions (date, hour,
-msg_type) that DuckDB, Athena and Spark read as columns; HHMMSS is the window start; the hex is a digest of the
-object's msg_ids, so the same set of messages always gets the same key and two different sets never share one.
-"""
+"""The raw archive's shared-object key layout, written by the collector and read by the device manager."""
 
 from __future__ import annotations
 
@@ -14,14 +9,16 @@ from datetime import UTC, datetime
 
 from iothub.contract.envelope import MSG_TYPES
 
+# raw/date=YYYY-MM-DD/hour=HH/msg_type=<type>/part-HHMMSS-<32 hex>.ndjson[.gz]: Hive partitions that DuckDB, Athena
+# and Spark read as columns; HHMMSS is the window start; the hex is a digest of the object's msg_ids, so the same
+# messages always get the same key and two different sets never share one (docs/archive.md).
 PREFIX = "raw/"
 KEY_RE = re.compile(r"^raw/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/msg_type=(?P<msg_type>[a-z_]{1,32})/"
                     r"part-(?P<hms>\d{6})-(?P<digest>[0-9a-f]{32})\.ndjson(?P<gz>\.gz)?$")
 
 
 def window_start(ts: datetime, window_s: int) -> datetime:
-    """Start of the epoch-aligned window of window_s seconds holding ts (windows never straddle an hour when
-    window_s divides 3600)."""
+    """Start of the epoch-aligned window of window_s seconds (a divisor of 3600) holding ts."""
     epoch = int(ts.timestamp())
     return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
 

@@ -1,5 +1,6 @@
-"""Copy objects of the legacy per-device layout into shared objects and the index: `python -m
-collector.writers.archive_backfill` (collector settings); safe to rerun, the index skips what it holds."""
+"""Copies legacy per-device archive objects into shared objects and the index (`python -m` this module)."""
+
+# Uses the collector's settings; safe to rerun and beside running writers, since the index skips what it holds.
 
 from __future__ import annotations
 
