@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -122,6 +123,7 @@ def test_an_expired_object_is_counted_not_fatal(raw_app, device, auth, s3_server
     ({"limit": 1001}, "limit"),
     ({"from": "2026-03-01"}, "from"),
     ({"after": "bm90IGEgY3Vyc29y"}, "after"),
+    ({"after": base64.urlsafe_b64encode(f"{T0.isoformat()}|{10**30}|{uuid.uuid4()}".encode()).decode()}, "after"),
     ({"prefix": "raw/"}, "prefix"),
 ])
 def test_bad_queries_are_422(raw_app, device, auth, params, field):

@@ -49,6 +49,8 @@ class Cursor:
             parsed = datetime.fromisoformat(ts)
             if parsed.tzinfo is None:
                 raise ValueError("naive time")
+            if not MIN_SEQ <= int(seq) < 2**63:  # a bigint in the index
+                raise ValueError("seq out of range")
             return cls(parsed.astimezone(UTC), int(seq), str(uuid.UUID(msg_id)))
         except (ValueError, UnicodeError, OverflowError) as exc:
             raise ValueError("not a cursor of this listing") from exc
