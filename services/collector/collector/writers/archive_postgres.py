@@ -58,7 +58,7 @@ class PostgresArchiveIndex:
         self._db = db
         self._retention_days = retention_days
         self._prune_every = prune_every
-        self._pruned_at = 0.0
+        self._pruned_at: float | None = None  # None: prune on the first batch, whatever the monotonic clock says
 
     @contextmanager
     def begin(self, msg_ids: Sequence[str]) -> Iterator[_Transaction]:
@@ -69,7 +69,8 @@ class PostgresArchiveIndex:
         self._prune()
 
     def _prune(self) -> None:
-        if self._retention_days <= 0 or time.monotonic() - self._pruned_at < self._prune_every:
+        if self._retention_days <= 0 or (self._pruned_at is not None
+                                         and time.monotonic() - self._pruned_at < self._prune_every):
             return
         self._pruned_at = time.monotonic()
         with self._db.transaction() as cur:
