@@ -1,4 +1,4 @@
-"""Publish -> archived latency: poll a sample of devices' archive objects and note when each line first appears."""
+"""Publish -> archived latency: poll the archive's new shared objects and note when a sampled device's line appears."""
 
 from __future__ import annotations
 
@@ -60,19 +60,21 @@ class ArchiveProbe:
                 self._poll()
 
     def _poll(self) -> None:
+        # Shared objects are written once and never rewritten: read each new key once, keep the sampled devices.
         now = time.time()
-        for device_id in self.devices:
-            for obj in self._client.list_objects(self.bucket, prefix=f"{device_id}/telemetry/", recursive=True):
-                if self._etags.get(obj.object_name) == obj.etag:
-                    continue
-                self._etags[obj.object_name] = obj.etag
-                data = self._client.get_object(self.bucket, obj.object_name).read()
-                if obj.object_name.endswith(".gz"):
-                    data = gzip.decompress(data)
-                lines: Counter = Counter()
-                for line in data.splitlines():
-                    rec = orjson.loads(line)
+        wanted = set(self.devices)
+        for obj in self._client.list_objects(self.bucket, prefix="raw/", recursive=True):
+            if "msg_type=telemetry/" not in obj.object_name or obj.object_name in self._etags:
+                continue
+            self._etags[obj.object_name] = obj.etag
+            data = self._client.get_object(self.bucket, obj.object_name).read()
+            if obj.object_name.endswith(".gz"):
+                data = gzip.decompress(data)
+            lines: Counter = Counter()
+            for line in data.splitlines():
+                rec = orjson.loads(line)
+                if rec["device_id"] in wanted:
                     lines[(rec["device_id"], rec["seq"])] += 1
                     self.first_seen.setdefault((rec["device_id"], rec["seq"]), now)
-                with self._lock:
-                    self._lines[obj.object_name] = lines
+            with self._lock:
+                self._lines[obj.object_name] = lines

@@ -1,4 +1,4 @@
-"""Pure rules of the writers: archive keys and merging, line protocol, partitions, state collapsing."""
+"""Pure rules of the writers: archive keys and objects, line protocol, partitions, state collapsing."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 import pytest
 
-from collector.writers.archive import parse_object, render_object, to_line, window_key
+from collector.writers.archive import Line, build_objects
 from collector.writers.decode import Decoded, decode_batch
 from collector.writers.series import expired_partitions, line_protocol, partition_name, retention_cutoff, to_record
 from collector.writers.state import collapse
-from iothub.contract.ingest import IngestMessage
+from iothub.contract import archive as layout
+from iothub.contract.ingest import IngestMessage, message_id
 from iothub.errors import Rejected
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
@@ -31,19 +32,37 @@ def msg(msg_type="telemetry", body=None, *, ts=T0, seq=1, device="d1", received=
                          ts.isoformat(), seq, 1, (received or ts).isoformat(), "mqtt", body or {})
 
 
-def test_window_key_is_deterministic_and_aligned():
-    assert window_key("d1", "telemetry", T0, 300, False) == "d1/telemetry/2026/03/04/050500.ndjson"
-    assert window_key("d1", "hello", T0 + timedelta(minutes=3), 300, True) == "d1/hello/2026/03/04/050500.ndjson.gz"
-    assert window_key("d1", "hello", T0 + timedelta(minutes=5), 300, False).endswith("/051000.ndjson")
+def line(device="d1", seq=1, ts=T0, msg_type="telemetry"):
+    """An archive Line of msg()."""
+    m = msg(msg_type, ts=ts, seq=seq, device=device, msg_id=message_id(device, 1, seq))
+    return Line(m.msg_id, device, msg_type, ts, seq, m.encode())
+
+
+def test_shared_keys_are_hive_partitions_named_by_window_and_msg_ids():
+    ids = ["b", "a", "c"]
+    key = layout.object_key(layout.window_start(T0, 300), "telemetry", ids, True)
+    assert key.startswith("raw/date=2026-03-04/hour=05/msg_type=telemetry/part-050500-")
+    assert key.endswith(".ndjson.gz") and key == layout.object_key(datetime(2026, 3, 4, 5, 5, tzinfo=UTC),
+                                                                   "telemetry", sorted(ids), True)
+    assert key != layout.object_key(datetime(2026, 3, 4, 5, 5, tzinfo=UTC), "telemetry", ["a", "b"], True)
+    assert layout.parse_key(key) == ("telemetry", datetime(2026, 3, 4, 5, 5, tzinfo=UTC), True)
+    for bad in (key.replace("hour=05", "hour=06"), key.replace("telemetry", "secrets"), key + "/x",
+                "d1/telemetry/2026/03/04/050500.ndjson", key.replace("raw/", "../raw/")):
+        with pytest.raises(ValueError):
+            layout.parse_key(bad)
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_archive_object_round_trips_sorted_by_ts_then_seq(gz):
-    lines = dict(to_line(m.encode()) for m in (msg(seq=3), msg(seq=2), msg(seq=1, ts=T0 + timedelta(1))))
-    data = render_object(lines, gz)
-    assert render_object(parse_object(data, gz), gz) == data  # byte-identical rewrite: redelivery is a no-op
-    plain = gzip.decompress(data) if gz else data
-    assert [orjson.loads(line)["seq"] for line in plain.splitlines()] == [2, 3, 1]
+def test_a_batch_becomes_one_object_per_window_and_msg_type_shared_by_its_devices(gz):
+    lines = [line("d2", 1, T0 + timedelta(seconds=2)), line("d1", 1, T0 + timedelta(seconds=1)),
+             line("d1", 2, T0 + timedelta(minutes=5)), line("d3", 7, T0, "hello")]
+    objects = build_objects(lines, 300, gz)
+    assert [(o.msg_type, o.window_start.strftime("%H%M"), [x.device_id for x in o.lines]) for o in objects] == [
+        ("hello", "0505", ["d3"]), ("telemetry", "0505", ["d1", "d2"]), ("telemetry", "0510", ["d1"])]
+    again = build_objects(list(reversed(lines)), 300, gz)
+    assert [(o.key, o.data) for o in again] == [(o.key, o.data) for o in objects]  # a redelivery writes the same
+    plain = gzip.decompress(objects[1].data) if gz else objects[1].data
+    assert [orjson.loads(raw)["device_id"] for raw in plain.splitlines()] == ["d1", "d2"]
 
 
 def test_line_protocol_tags_escape_and_omit_empty_unit():
@@ -122,6 +141,7 @@ def test_state_keeps_first_ack_and_most_advanced_ota_report():
     ({"WRITERS": "series", "SERIES_BACKENDS": "postgres,influxdb"}, "INFLUXDB_URL must be set"),
     ({"WRITERS": "state,bogus"}, "unknown writer 'bogus'"),
     ({"WRITERS": "archive", "ARCHIVE_BACKEND": "tape"}, "ARCHIVE_BACKEND must be s3 or filesystem"),
+    ({"WRITERS": "archive", "ARCHIVE_WINDOW_S": "420"}, "ARCHIVE_WINDOW_S must divide 3600"),
 ])
 def test_misconfigured_writers_start_nothing(env, message):
     import threading

@@ -1,4 +1,4 @@
-"""Archive API: list and download what the collector's archive writer stored (S3 and filesystem); no traversal."""
+"""Legacy archive API: list and download per-device objects of the old layout (S3 and filesystem); no traversal."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
+import orjson
 import pytest
 from minio import Minio
 
@@ -27,6 +28,20 @@ class FakeDelivery:
     body: bytes
     headers: dict
     message_id: str | None
+
+
+def write_legacy(store, batch: list[FakeDelivery], gz: bool = False) -> None:
+    """Objects in the per-device layout the archive writer used before shared objects (docs/archive.md)."""
+    windows: dict[str, list[bytes]] = {}
+    for delivery in batch:
+        item = orjson.loads(delivery.body)
+        ts = datetime.fromisoformat(item["ts"])
+        start = ts - timedelta(minutes=ts.minute % 5, seconds=ts.second, microseconds=ts.microsecond)
+        key = f"{item['device_id']}/{item['msg_type']}/{start:%Y/%m/%d/%H%M%S}.ndjson" + (".gz" if gz else "")
+        windows.setdefault(key, []).append(delivery.body + b"\n")
+    for key, lines in windows.items():
+        body = b"".join(lines)
+        store.put(key, gzip.compress(body, mtime=0) if gz else body)
 
 
 def ingest(device_id: str, msg_type: str, ts: datetime, seq: int) -> FakeDelivery:
@@ -51,17 +66,15 @@ def s3_app(make_app, s3_server, uid):
 def archived(s3_app, s3_server, device):
     """Windows written by the collector's ArchiveWriter: telemetry at 23:55, 00:00, 00:05; hello at 00:00; a
     neighbour's window and a preserved corrupt object."""
-    from collector.writers.archive import ArchiveWriter
     from collector.writers.store_s3 import S3ObjectStore
 
     app, bucket = s3_app
     device_id = device["device_id"]
     store = S3ObjectStore(f"127.0.0.1:{s3_server.port}", ACCESS, SECRET, bucket)
-    writer = ArchiveWriter(store, window_s=300)
     batch = [ingest(device_id, "telemetry", T0 + timedelta(minutes=m, seconds=10), m) for m in (0, 5, 10)]
     batch += [ingest(device_id, "hello", T0 + timedelta(minutes=5, seconds=1), 99),
               ingest(device_id + "-other", "telemetry", T0 + timedelta(minutes=5), 1)]
-    assert writer(batch) == {}
+    write_legacy(store, batch)
     store.put(f"{device_id}/telemetry/2026/03/02/000000.ndjson.corrupt-1", b"garbage")
     return app, store, device
 
@@ -165,13 +178,11 @@ def test_roles_and_unknown_device(archived, auth):
 
 
 def test_filesystem_backend_lists_downloads_and_cannot_escape(make_app, auth, device, tmp_path):
-    from collector.writers.archive import ArchiveWriter
     from collector.writers.store_fs import FilesystemObjectStore
 
     root = tmp_path / "archive"
     did = device["device_id"]
-    ArchiveWriter(FilesystemObjectStore(root), window_s=300, gzip_=True)(
-        [ingest(did, "telemetry", T0 + timedelta(seconds=30), 1)])
+    write_legacy(FilesystemObjectStore(root), [ingest(did, "telemetry", T0 + timedelta(seconds=30), 1)], gz=True)
     (tmp_path / "outside.ndjson").write_bytes(b"secret")
     day = root / did / "ota_status" / "2026" / "03" / "01"
     day.mkdir(parents=True)

@@ -35,6 +35,7 @@ MATRIX = [
     ("GET", f"/api/v1/devices/{NOPE}/telemetry/latest", "viewer", None, 404),
     ("GET", f"/api/v1/devices/{NOPE}/archive", "viewer", None, 404),
     ("GET", f"/api/v1/devices/{NOPE}/archive/{KEY}", "viewer", None, 404),
+    ("GET", f"/api/v1/devices/{NOPE}/raw", "viewer", None, 404),
     ("GET", "/api/v1/dead-letters", "admin", None, 200),
     ("GET", f"/api/v1/dead-letters/{NOPE}", "admin", None, 404),
     ("POST", f"/api/v1/dead-letters/{NOPE}/replay", "admin", None, 404),
@@ -64,7 +65,7 @@ def test_the_matrix_covers_every_operations_endpoint(app):
     """A new operations route must be added to MATRIX (and so get its role checked)."""
     prefixes = ("/api/v1/rules", "/api/v1/events", "/api/v1/subscriptions", "/api/v1/notifications",
                 "/api/v1/dead-letters", "/api/v1/stats")
-    suffixes = ("/telemetry", "/telemetry/latest", "/archive", "/archive/<path:key>")
+    suffixes = ("/telemetry", "/telemetry/latest", "/archive", "/archive/<path:key>", "/raw")
     routes = {(method, rule.rule) for rule in app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}
               if rule.rule.startswith(prefixes) or rule.rule.endswith(suffixes)}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from minio import Minio
 
 from iothub.contract.topics import device_topic
+from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
 from tests.support.webhook import signature_ok
 
@@ -44,17 +42,8 @@ def _publish(client: mqtt.Client, device_id: str, seq: int, voltage: float, ts: 
     return ts
 
 
-def _archived_lines(s3_port: int, bucket: str, device_id: str) -> list[dict]:
-    client = Minio(f"127.0.0.1:{s3_port}", access_key="test", secret_key="testtest", secure=False)
-    if not client.bucket_exists(bucket):
-        return []
-    lines = []
-    for obj in client.list_objects(bucket, prefix=f"{device_id}/telemetry/", recursive=True):
-        data = client.get_object(bucket, obj.object_name).read()
-        if obj.object_name.endswith(".gz"):
-            data = gzip.GzipFile(fileobj=io.BytesIO(data)).read()
-        lines += [orjson.loads(line) for line in data.splitlines() if line.strip()]
-    return lines
+def _archived_lines(db, s3_port: int, bucket: str, device_id: str) -> list[dict]:
+    return [line for line in ArchiveBucket(s3_port, bucket).visible(db, [device_id]) if line["msg_type"] == "telemetry"]
 
 
 def test_breaching_reading_flows_to_stores_event_and_signed_webhook(platform, db, mqtt_broker, s3_server,
@@ -94,7 +83,7 @@ def test_breaching_reading_flows_to_stores_event_and_signed_webhook(platform, db
             return [r[0] for r in cur.fetchall()]
 
     assert wait_for(lambda: series_rows() == [0, 1, 2] and series_rows(), timeout=30, what="series rows")
-    lines = wait_for(lambda: (ls := _archived_lines(s3_server.port, platform_env["S3_BUCKET"], device_id))
+    lines = wait_for(lambda: (ls := _archived_lines(db, s3_server.port, platform_env["S3_BUCKET"], device_id))
                      and len(ls) >= 3 and ls, timeout=30, what="archived lines")
     assert sorted(line["seq"] for line in lines) == [0, 1, 2]
 

@@ -14,7 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from iothub.contract.topics import device_topic
-from tests.e2e.test_pipeline import _archived_lines, _register
+from tests.e2e.test_pipeline import _register
+from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def test_power_cycles_at_every_seq_and_a_replacement_unit_store_each_reading_onc
         return Counter((d, min(e, 1) if d == replaced.device_id else e, s) for d, e, s in keys)
 
     wait_for(lambda: units(_series(db, devices)) == expected, timeout=90, what="every reading stored once")
-    wait_for(lambda: units(_archive_keys(platform_env, devices)) == expected, timeout=90,
+    wait_for(lambda: units(_archive_keys(db, platform_env, devices)) == expected, timeout=90,
              what="archive holds every reading once")
     with db.transaction() as cur:
         cur.execute("SELECT device_id, epoch, reboots_total FROM device_seq_tracking WHERE device_id = ANY(%s)",
@@ -128,7 +129,7 @@ def test_power_cycles_at_every_seq_and_a_replacement_unit_store_each_reading_onc
     assert tracked[replaced.device_id][0] >= 1  # a history of its own, above the old unit's epochs
 
 
-def _archive_keys(env, devices) -> list[tuple[str, int, int]]:
+def _archive_keys(db, env, devices) -> list[tuple[str, int, int]]:
     port = int(env["S3_ENDPOINT"].rsplit(":", 1)[1])
-    return [(x["device_id"], x["epoch"], x["seq"]) for d in devices for x in _archived_lines(port, env["S3_BUCKET"], d)
+    return [(x["device_id"], x["epoch"], x["seq"]) for x in ArchiveBucket(port, env["S3_BUCKET"]).visible(db, devices)
             if x["msg_type"] == "telemetry"]

@@ -92,7 +92,7 @@ def _check(db, prefix, ledger, platform_env) -> None:
     assert len(expected) > 100 and {e for _, e, _ in expected} >= {0, 1}  # readings, and power cycles among them
     wait_for(lambda: Counter(_series(db, prefix)) == expected, timeout=90, what="series == ledger, each once")
     devices = sorted({d for d, _, _ in expected})
-    wait_for(lambda: Counter(_archive_keys(platform_env, devices)) == expected, timeout=90,
+    wait_for(lambda: Counter(_archive_keys(db, platform_env, devices)) == expected, timeout=90,
              what="archive == ledger, each once")
     pf = [m for m in _measurements(db, prefix) if m["type"] == "pf"]
     assert pf and all(m["unit"] == "" for m in pf)  # sent without a unit: stored as dimensionless

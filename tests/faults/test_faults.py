@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import subprocess
 import time
 
 import orjson
 import pika
 import pytest
-from minio import Minio
 
 from iothub import topology
 from tests.faults.ledger import compare
+from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
 from tests.support.services import metric_value
 from tests.support.webhook import signature_ok
@@ -28,19 +26,9 @@ def _series_keys(db, devices) -> list[tuple[str, int]]:
         return [(d, s) for d, s in cur.fetchall()]
 
 
-def _archive_keys(stack) -> list[tuple[str, int]]:
-    client = Minio(f"127.0.0.1:{stack.s3.port}", access_key="test", secret_key="testtest", secure=False)
-    bucket = stack.env["S3_BUCKET"]
-    keys = []
-    if not client.bucket_exists(bucket):
-        return keys
-    for device_id in stack.devices:
-        for obj in client.list_objects(bucket, prefix=f"{device_id}/telemetry/", recursive=True):
-            data = client.get_object(bucket, obj.object_name).read()
-            if obj.object_name.endswith(".gz"):
-                data = gzip.GzipFile(fileobj=io.BytesIO(data)).read()
-            keys += [(line["device_id"], line["seq"]) for line in map(orjson.loads, data.splitlines()) if line]
-    return keys
+def _archive_keys(stack, db) -> list[tuple[str, int]]:
+    bucket = ArchiveBucket(stack.s3.port, stack.env["S3_BUCKET"])
+    return [(x["device_id"], x["seq"]) for x in bucket.visible(db, stack.devices) if x["msg_type"] == "telemetry"]
 
 
 def _backlog(amqp_url: str) -> int:
@@ -72,10 +60,10 @@ def _assert_exactly_once(stack, db, acked) -> None:
     """Drain, then check every store: each acked reading once, one event per device, each change notified once."""
     expected = len(acked)
     wait_for(lambda: len(set(_series_keys(db, stack.devices))) >= expected, timeout=180, what="series drained")
-    wait_for(lambda: len(set(_archive_keys(stack))) >= expected, timeout=180, what="archive drained")
+    wait_for(lambda: len(set(_archive_keys(stack, db))) >= expected, timeout=180, what="archive drained")
     wait_for(lambda: _backlog(stack.env["AMQP_URL"]) == 0, timeout=120, what="queues drained")
     series = compare("series", acked, _series_keys(db, stack.devices))
-    archive = compare("archive", acked, _archive_keys(stack))
+    archive = compare("archive", acked, _archive_keys(stack, db))
     assert series.ok, series.summary()
     assert archive.ok, archive.summary()
     # Each device breached once then cleared: one event each, opened then resolved, each change notified once.

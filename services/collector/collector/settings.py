@@ -52,6 +52,7 @@ class Settings:
     archive_dir: str
     archive_gzip: bool
     archive_window_s: int
+    archive_retention_days: int  # archive index rows kept (0: forever); match the bucket's lifecycle rule
     s3_endpoint: str | None
     s3_access_key: str | None
     s3_secret_key: str | None
@@ -87,6 +88,7 @@ def load(env: Env | None = None) -> Settings:
         series_backends=env.list("SERIES_BACKENDS", "postgres"),
         series_retention_days=env.int("SERIES_RETENTION_DAYS", 90),
         **store_fields(env),
+        archive_retention_days=env.int("ARCHIVE_RETENTION_DAYS", 0),
         writer_batch_size=env.int("WRITER_BATCH_SIZE", 500),
         writer_batch_wait=env.float("WRITER_BATCH_WAIT", 0.2),
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from collector.settings import Settings
 from collector.writers.archive import ArchiveWriter, ObjectStore
-from collector.writers.archive_postgres import PostgresWindowLocks
+from collector.writers.archive_postgres import PostgresArchiveIndex
 from collector.writers.dead_letters import DeadLetterRecorder
 from collector.writers.dead_letters_postgres import PostgresDeadLetterStore
 from collector.writers.series import SeriesStore, SeriesWriter
@@ -96,9 +96,12 @@ def build_handler(name: str, settings: Settings, db: Database) -> tuple[BatchHan
         stores = build_series_stores(settings, db)
         return SeriesWriter(stores), stores
     if name == "archive":
+        if settings.archive_window_s <= 0 or 3600 % settings.archive_window_s:
+            # A window crossing an hour would sit in the wrong hour= partition of the Hive layout.
+            raise SettingsError(f"ARCHIVE_WINDOW_S must divide 3600, got {settings.archive_window_s}")
         store = build_object_store(settings)
-        writer = ArchiveWriter(store, locks=PostgresWindowLocks(db), window_s=settings.archive_window_s,
-                               gzip_=settings.archive_gzip)
+        index = PostgresArchiveIndex(db, retention_days=settings.archive_retention_days)
+        writer = ArchiveWriter(store, index, window_s=settings.archive_window_s, gzip_=settings.archive_gzip)
         return writer, [store]
     if name == "state":
         return StateWriter(PostgresStateStore(db)), []

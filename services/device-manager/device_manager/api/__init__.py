@@ -14,13 +14,14 @@ BLUEPRINTS = [
     "device_manager.api.configs",
     "device_manager.api.commands",
     "device_manager.api.ota",
-    # operations (rules, events, notifications, telemetry, archive, dead letters, stats)
+    # operations (rules, events, notifications, telemetry, archive, raw, dead letters, stats)
     "device_manager.api.rules",
     "device_manager.api.events",
     "device_manager.api.subscriptions",
     "device_manager.api.notifications",
     "device_manager.api.telemetry",
     "device_manager.api.archive",
+    "device_manager.api.raw",
     "device_manager.api.dead_letters",
     "device_manager.api.stats",
 ]

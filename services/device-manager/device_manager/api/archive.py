@@ -1,4 +1,4 @@
-"""Raw archive at /api/v1/devices/{id}/archive: list a device's archived windows and download one."""
+"""Legacy per-device archive at /api/v1/devices/{id}/archive: list a device's windows and download one."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Archive(MethodView):
         """Objects whose window overlaps [start, end) (default the last 24 h, at most 31 days), oldest first."""
         text_id = device_text_id(device_id)
         try:
-            start, end = _range(args.get("start"), args.get("end"))
+            start, end = time_range(args.get("start"), args.get("end"))
         except QueryError as exc:
             raise query_error(exc) from None
         categories = tuple(args.get("category") or CATEGORIES)
@@ -77,11 +77,13 @@ def download(device_id, key):
     return Response(stream_with_context(chunks()), status=200, mimetype=opened.obj.content_type, headers=headers)
 
 
-def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+def time_range(start: datetime | None, end: datetime | None,
+               names: tuple[str, str] = ("start", "end")) -> tuple[datetime, datetime]:
+    """[start, end) with defaults (the last 24 h) and the 31-day bound; QueryError naming the query parameter."""
     end = end.astimezone(UTC) if end else datetime.now(UTC)
     start = start.astimezone(UTC) if start else end - DEFAULT_RANGE
     if start >= end:
-        raise QueryError("start", "must be before end")
+        raise QueryError(names[0], f"must be before {names[1]}")
     if end - start > MAX_RANGE:
-        raise QueryError("end", f"range is longer than the maximum of {MAX_RANGE.days} days")
+        raise QueryError(names[1], f"range is longer than the maximum of {MAX_RANGE.days} days")
     return start, end

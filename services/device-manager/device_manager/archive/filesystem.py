@@ -7,7 +7,15 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from device_manager.archive.keys import ArchiveObject, Download, InvalidKey, day_prefixes, overlaps, parse_key
+from device_manager.archive.keys import (
+    ArchiveObject,
+    Download,
+    InvalidKey,
+    day_prefixes,
+    overlaps,
+    parse_key,
+    shared_key,
+)
 from iothub.errors import Unavailable
 
 CHUNK = 64 * 1024
@@ -52,6 +60,16 @@ class FilesystemArchive:
         size = os.fstat(fh.fileno()).st_size
         obj = ArchiveObject(key, category, window_start, size, None, gz)
         return Download(obj, iter(lambda: fh.read(CHUNK), b""), fh.close)
+
+    def read(self, key: str) -> bytes | None:
+        """The whole shared object, or None when absent."""
+        path = self._path(shared_key(key))
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise Unavailable(f"archive read: {exc}") from exc
 
     def ping(self) -> bool:
         """True when the root is a readable directory (or does not exist yet)."""

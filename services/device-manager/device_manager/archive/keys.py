@@ -1,4 +1,4 @@
-"""The raw archive's key layout and the read port: `{device}/{category}/YYYY/MM/DD/HHMMSS.ndjson[.gz]`."""
+"""The legacy per-device key layout `{device}/{category}/YYYY/MM/DD/HHMMSS.ndjson[.gz]` and the archive read port."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from iothub.contract import archive as archive_layout
 from iothub.contract.envelope import DEVICE_ID_RE, MSG_TYPES
 
 CATEGORIES = MSG_TYPES  # the collector archives each message under its msg_type
@@ -56,6 +57,19 @@ class ArchiveReader(Protocol):
     def open(self, device_id: str, key: str) -> Download | None:
         """The object for download, None when absent; raises InvalidKey for keys outside the device's layout."""
         ...
+
+    def read(self, key: str) -> bytes | None:
+        """A whole shared object (raw/..., iothub.contract.archive), None when absent; InvalidKey otherwise."""
+        ...
+
+
+def shared_key(key: str) -> str:
+    """The key when it names a shared object of the raw/ layout; InvalidKey otherwise."""
+    try:
+        archive_layout.parse_key(key)
+    except ValueError:
+        raise InvalidKey("key is not a raw archive object") from None
+    return key
 
 
 def parse_key(device_id: str, key: str) -> tuple[str, datetime, bool]:

@@ -1,4 +1,4 @@
-"""Archive reader on S3 through the minio client: list per-day prefixes, stream one object."""
+"""Archive reader on S3 through the minio client: legacy per-day listings and downloads, shared objects."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from device_manager.archive.keys import ArchiveObject, Download, day_prefixes, overlaps, parse_key
+from device_manager.archive.keys import ArchiveObject, Download, day_prefixes, overlaps, parse_key, shared_key
 from iothub.errors import Unavailable
 
 CHUNK = 64 * 1024
@@ -47,22 +47,34 @@ class S3Archive:
     def open(self, device_id: str, key: str) -> Download | None:
         """Stream the object; the key is validated against the device's layout before any request."""
         category, window_start, gz = parse_key(device_id, key)
+        response = self._get(key)
+        if response is None:
+            return None
+        size = int(response.headers.get("Content-Length") or 0)
+        obj = ArchiveObject(key, category, window_start, size, None, gz)
+        return Download(obj, response.stream(CHUNK), lambda: _release(response))
+
+    def read(self, key: str) -> bytes | None:
+        """The whole shared object, or None when absent (expired by the bucket's lifecycle rule)."""
+        response = self._get(shared_key(key))
+        if response is None:
+            return None
         try:
-            response = self._client.get_object(self.bucket, key)
+            return response.read()
+        except (Urllib3Error, OSError) as exc:
+            raise Unavailable(f"s3 read: {exc}") from exc
+        finally:
+            _release(response)
+
+    def _get(self, key: str):
+        try:
+            return self._client.get_object(self.bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
                 return None
             raise Unavailable(f"s3: {exc.code}") from exc
         except (Urllib3Error, OSError) as exc:
             raise Unavailable(f"s3 get: {exc}") from exc
-        size = int(response.headers.get("Content-Length") or 0)
-        obj = ArchiveObject(key, category, window_start, size, None, gz)
-
-        def close() -> None:
-            response.close()
-            response.release_conn()
-
-        return Download(obj, response.stream(CHUNK), close)
 
     def ping(self) -> bool:
         """True when the bucket answers."""
@@ -89,3 +101,9 @@ class S3Archive:
         except ValueError:
             return None  # e.g. a preserved .corrupt-* object: not served
         return ArchiveObject(item.object_name, category, window_start, int(item.size or 0), item.last_modified, gz)
+
+
+def _release(response) -> None:
+    """Give the connection back to the pool."""
+    response.close()
+    response.release_conn()
