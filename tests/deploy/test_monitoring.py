@@ -29,6 +29,10 @@ REQUIRED_ALERTS = {
     "IotHubApiErrorRate",  # API error rate
     "IotHubApiLatencyHigh",  # API latency
     "IotHubPodCrashLooping",  # pods crash-looping (kube-state-metrics)
+    "IotHubBridgeSessionDown",  # a bridge's persistent session orphaned (still dealt its share)
+    "IotHubIngestPartitionWithoutOwner",  # a partition no sequencer consumes
+    "IotHubSequencerLag",  # a partition's backlog growing
+    "IotHubSequencersDown",  # no sequencer at all
 }
 SCRAPE_TARGETS = {"collector-edge:9110", "collector-sequencer:9111", "collector-series:9112", "collector-archive:9113",
                   "collector-state:9114", "collector-dead-letters:9115", "rule-engine:9120", "notifier:9130",
@@ -202,3 +206,23 @@ def test_dashboard_covers_the_platform_and_is_provisioned():
     provider = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "iothub.yml")["providers"][0]
     compose = load_yaml(ROOT / "docker-compose.yml")["services"]["grafana"]
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in compose["volumes"]
+
+
+SERVICE_MATCHER = re.compile(r'service\s*(=~|=)\s*"([^"]*)"')
+
+
+def test_alerts_and_dashboard_name_services_that_exist():
+    """The `service` label is the Compose service / the pods' app.kubernetes.io/name: a rule or panel naming a
+    service that no longer exists (the single-process `collector`) would silently never match."""
+    from tests.deploy.test_kubernetes import SERVICES
+
+    services = set(load_yaml(ROOT / "docker-compose.yml")["services"])
+    assert set(SERVICES) <= services, "Compose and Kubernetes name the services alike"
+    named = [(where, op, value) for where, expr in (*rule_expressions(), *dashboard_expressions())
+             for op, value in SERVICE_MATCHER.findall(expr)]
+    named += [(rule["alert"], "=", rule["labels"]["service"]) for group in load_yaml(RULES)["groups"]
+              for rule in group["rules"] if "service" in rule.get("labels", {})]
+    assert any(value.startswith("collector-") for _, _, value in named), "the scan found no collector stage"
+    for where, op, value in named:
+        for alternative in value.split("|") if op == "=~" else [re.escape(value)]:
+            assert any(re.fullmatch(alternative, name) for name in services), f"{where}: no service {alternative}"
