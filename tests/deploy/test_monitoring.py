@@ -33,6 +33,7 @@ REQUIRED_ALERTS = {
     "IotHubIngestPartitionWithoutOwner",  # a partition no sequencer consumes
     "IotHubSequencerLag",  # a partition's backlog growing
     "IotHubSequencersDown",  # no sequencer at all
+    "IotHubCollectorStageDown",  # another stage with no replica up (gone targets, not failing ones)
 }
 SCRAPE_TARGETS = {"collector-edge:9110", "collector-sequencer:9111", "collector-series:9112", "collector-archive:9113",
                   "collector-state:9114", "collector-dead-letters:9115", "rule-engine:9120", "notifier:9130",
