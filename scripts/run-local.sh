@@ -2,7 +2,7 @@
 # `make run`: the project's Mosquitto and a SeaweedFS S3 gateway under .run/, then every service under honcho.
 # Ctrl-C (or SIGTERM) stops the services, Mosquitto and SeaweedFS. Expects `make install migrate` to have run.
 # Overrides: ENV_FILE, PROCFILE, RUN_DIR (default .run), SEAWEED_*_PORT; extra arguments go to `honcho start`
-# (e.g. `scripts/run-local.sh collector simulator` starts only those two).
+# (e.g. `scripts/run-local.sh collector-edge collector-sequencer simulator` starts only those three).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,9 +93,11 @@ cat <<INFO
 
   Device manager API   http://127.0.0.1:8080/api/v1/     docs http://127.0.0.1:8080/api/v1/docs
                        POST /api/v1/auth/login {"email": "${ADMIN_EMAIL:-?}", "password": "${ADMIN_PASSWORD:-?}"}
-  Metrics              collector http://127.0.0.1:9110/metrics   rule-engine :9120   notifier :9130
-                       simulator :9140   device-manager http://127.0.0.1:8080/metrics
-  Collector ingest     http://127.0.0.1:8081/
+  Metrics              http://127.0.0.1:PORT/metrics, PORT per process (Procfile):
+                       collector edge :9110  sequencer :9111  series :9112  archive :9113  state :9114
+                       dead letters :9115   rule-engine :9120   notifier :9130   simulator :9140
+                       device-manager http://127.0.0.1:8080/metrics
+  Collector ingest     http://127.0.0.1:8081/ (the edge)
   MQTT                 mosquitto_sub -p $MQTT_PORT -t 'iot/#' -v
   Database             psql ${DATABASE_URL:-?}
   Ctrl-C stops everything.

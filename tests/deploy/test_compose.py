@@ -9,13 +9,23 @@ import subprocess
 
 import pytest
 
+from iothub.settings import Env
 from tests.deploy.conftest import ROOT, assert_ok, load_yaml, parse_env_file, run, tool
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 # Compose service -> the settings module its container reads its environment with.
+# The collector runs one service per ingest stage: service -> the stage its command names (python -m collector STAGE).
+COLLECTOR_STAGES = {
+    "collector-edge": "edge",
+    "collector-sequencer": "sequencer",
+    "collector-series": "series",
+    "collector-archive": "archive",
+    "collector-state": "state",
+    "collector-dead-letters": "dead_letters",
+}
 SETTINGS = {
-    "collector": "collector.settings",
+    **dict.fromkeys(COLLECTOR_STAGES, "collector.settings"),
     "rule-engine": "rule_engine.settings",
     "notifier": "notifier.settings",
     "device-manager": "device_manager.settings",
@@ -76,7 +86,6 @@ def test_environment_names_are_read_by_the_services_settings(service):
         module = importlib.import_module(SETTINGS[service])
     except ImportError as exc:
         pytest.fail(f"{SETTINGS[service]} cannot be imported: {exc}")
-    from iothub.settings import Env
 
     environment = service_environment(service)
     env = Env(environment)
@@ -113,8 +122,9 @@ def test_dependencies_wait_for_health_or_completion():
             expected = ("service_completed_successfully" if services[dependency].get("restart") == "no"
                         else "service_healthy")
             assert how.get("condition") == expected, f"{name} -> {dependency}"
-    for name in ("collector", "rule-engine", "notifier", "device-manager"):
+    for name in (*COLLECTOR_STAGES, "rule-engine", "notifier", "device-manager"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "collector-edge" in services["simulator"]["depends_on"], "the simulator publishes to the edge"
 
 
 def test_images_are_pinned():
@@ -184,3 +194,89 @@ def test_only_device_and_api_ports_listen_beyond_localhost():
             container_port = resolved.rsplit(":", 1)[-1]
             if container_port not in public:
                 assert resolved.startswith("127.0.0.1:"), f"{name}: {mapping} should bind 127.0.0.1"
+
+
+# What each collector stage may be given besides the variables every stage reads (settings.load reads them all, so
+# the settings test above cannot tell a writer given MQTT credentials it never uses).
+COMMON_COLLECTOR_ENV = {"IOTHUB_ENV", "LOG_LEVEL", "DATABASE_URL", "AMQP_URL", "METRICS_PORT"}
+STAGE_ENV_PREFIXES = {
+    "edge": ("MQTT_", "HTTP_", "INGEST_PARTITIONS"),
+    "sequencer": ("INGEST_PARTITIONS",),
+    "series": ("SERIES_BACKENDS", "INFLUXDB_"),
+    "archive": ("ARCHIVE_", "S3_"),
+    "state": (),
+    "dead_letters": (),
+}
+
+
+def procfile_metrics_ports() -> dict[str, str]:
+    """Procfile process name -> the METRICS_PORT it sets."""
+    ports = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        match = re.match(r"([\w-]+):\s*METRICS_PORT=(\d+)\s", line)
+        if match:
+            ports[match.group(1)] = match.group(2)
+    return ports
+
+
+def test_every_collector_stage_is_its_own_service_of_the_collector_image():
+    from collector import settings
+    from collector.__main__ import STAGES, parse_stages
+    from collector.writers.runner import WRITERS
+
+    services = compose()["services"]
+    assert "collector" not in services, "the single-process collector service is replaced by one per stage"
+    commands = {}
+    for name, spec in services.items():
+        command = spec.get("command") or []
+        if command[:3] == ["python", "-m", "collector"]:
+            commands[name] = command[3:]
+    assert commands == {name: [stage] for name, stage in COLLECTOR_STAGES.items()}
+    assert set(COLLECTOR_STAGES.values()) == (set(STAGES) - {"writers"}) | set(WRITERS), "a stage has no service"
+    for name, stage in COLLECTOR_STAGES.items():
+        spec = services[name]
+        assert spec["build"]["target"] == "collector" and "/collector:" in spec["image"], name
+        # The command must name a stage the collector accepts, and run exactly that stage.
+        narrowed = parse_stages([stage], settings.load(Env(service_environment(name))))
+        assert narrowed.stages == (("writers",) if stage in WRITERS else (stage,)), name
+        assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"], f"{name} lost the hardening anchor"
+
+
+def test_each_stage_has_its_own_metrics_port_and_a_readiness_healthcheck():
+    services = compose()["services"]
+    procfile = procfile_metrics_ports()
+    for name in COLLECTOR_STAGES:
+        port = service_environment(name)["METRICS_PORT"]
+        assert port == procfile[name], f"{name}: METRICS_PORT {port}, the Procfile says {procfile[name]}"
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "os.environ['METRICS_PORT']" in check and "/readyz" in check, name
+    ports = [service_environment(name)["METRICS_PORT"] for name in COLLECTOR_STAGES]
+    assert len(set(ports)) == len(ports)
+
+
+def test_stages_get_only_the_environment_they_need():
+    for name, stage in COLLECTOR_STAGES.items():
+        extra = {key for key in service_environment(name) if key not in COMMON_COLLECTOR_ENV
+                 and not key.startswith(STAGE_ENV_PREFIXES[stage])}
+        assert not extra, f"{name} is given {sorted(extra)}, which the {stage} stage does not use"
+
+
+def test_edge_is_one_bridge_with_a_fixed_session_and_sequencers_have_a_failover():
+    services = compose()["services"]
+    edge = services["collector-edge"]
+    assert edge.get("deploy", {}).get("replicas", 1) == 1 and "scale" not in edge, "replicas would share a client id"
+    assert service_environment("collector-edge")["MQTT_CLIENT_ID"] == "iothub-collector", \
+        "the single-process collector's session id, so an upgrade resumes its session"
+    assert services["collector-sequencer"]["deploy"]["replicas"] >= 2
+    published = {name for name, spec in services.items()
+                 if any(str(m).endswith(":8081") for m in spec.get("ports", []))}
+    assert published == {"collector-edge"}, "HTTP ingest is the edge's"
+
+
+def test_edge_and_sequencers_agree_on_the_partition_count():
+    counts = {name: service_environment(name).get("INGEST_PARTITIONS") for name in COLLECTOR_STAGES}
+    assert counts["collector-edge"] and counts["collector-edge"] == counts["collector-sequencer"]
+    assert {c for c in counts.values() if c} == {counts["collector-edge"]}
+    raw = {compose()["services"][name]["environment"]["INGEST_PARTITIONS"]
+           for name in ("collector-edge", "collector-sequencer")}
+    assert raw == {"${INGEST_PARTITIONS:-8}"}, "one setting in .env for both stages"

@@ -18,8 +18,19 @@ K8S = DEPLOY / "k8s"
 OVERLAYS = ("dev", "production")
 # The oldest Kubernetes release we support and the newest schemas the validator ships.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-SERVICES = {  # Deployment -> settings module of the image it runs
-    "collector": "collector.settings",
+# The collector's stages: workload -> (kind, the stage its command runs). Every stage is its own workload.
+COLLECTOR_STAGES = {
+    "collector-edge": ("StatefulSet", "edge"),
+    "collector-sequencer": ("Deployment", "sequencer"),
+    "collector-series": ("Deployment", "series"),
+    "collector-archive": ("Deployment", "archive"),
+    "collector-state": ("Deployment", "state"),
+    "collector-dead-letters": ("Deployment", "dead_letters"),
+}
+# Workloads whose replicas share one queue's work: the only ones an HPA may scale.
+AUTOSCALED = {"collector-series", "collector-archive", "rule-engine"}
+SERVICES = {  # workload -> settings module of the image it runs
+    **dict.fromkeys(COLLECTOR_STAGES, "collector.settings"),
     "rule-engine": "rule_engine.settings",
     "notifier": "notifier.settings",
     "device-manager": "device_manager.settings",
@@ -28,7 +39,12 @@ WORKLOADS = ("Deployment", "StatefulSet", "Job")
 STORES = ("mosquitto", "rabbitmq", "postgres", "minio", "influxdb")
 # The only egress each component may have, besides DNS (the architecture's flows).
 EGRESS_PORTS = {
-    "collector": {1883, 5672, 5432, 9000, 8086},
+    "collector-edge": {1883, 5672, 5432},
+    "collector-sequencer": {5672, 5432},
+    "collector-series": {5672, 5432, 8086},
+    "collector-archive": {5672, 5432, 9000},
+    "collector-state": {5672, 5432},
+    "collector-dead-letters": {5672, 5432},
     "rule-engine": {5672, 5432},
     "notifier": {5672, 5432, 443, 587},
     "device-manager": {5432, 5672, 1883, 8086, 9000},
@@ -36,8 +52,9 @@ EGRESS_PORTS = {
     "simulator": {1883, 5432},  # dev only
 }
 # Production's managed endpoints use TLS ports for the same flows: AMQPS 5671, HTTPS 443 (InfluxDB, S3).
-PRODUCTION_TLS_PORTS = {"collector": {5671, 443}, "rule-engine": {5671}, "notifier": {5671},
-                        "device-manager": {5671, 443}, "migrate": set()}
+PRODUCTION_TLS_PORTS = {"collector-edge": {5671}, "collector-sequencer": {5671}, "collector-series": {5671, 443},
+                        "collector-archive": {5671, 443}, "collector-state": {5671}, "collector-dead-letters": {5671},
+                        "rule-engine": {5671}, "notifier": {5671}, "device-manager": {5671, 443}, "migrate": set()}
 COPIES = {  # kustomize can only read below a kustomization; these copies must match their canonical files
     K8S / "overlays/dev/files/mosquitto.conf": DEPLOY / "mosquitto/mosquitto.conf",
     K8S / "components/monitoring/files/iothub.rules.yml": DEPLOY / "prometheus/rules/iothub.rules.yml",
@@ -78,6 +95,12 @@ def pod_spec(workload: dict) -> dict:
 def containers(workload: dict) -> list[dict]:
     spec = pod_spec(workload)
     return spec.get("initContainers", []) + spec["containers"]
+
+
+def service_workloads(resources: list[dict]) -> dict[str, dict]:
+    """Our services' workloads (Deployments and the edge's StatefulSet) by name."""
+    workloads = {**by_name(resources, "Deployment"), **by_name(resources, "StatefulSet")}
+    return {name: workload for name, workload in workloads.items() if name in SERVICES}
 
 
 def logical_name(resource: dict) -> str:
@@ -209,8 +232,8 @@ def test_deployment_environment_is_read_by_the_services_settings(built, overlay,
         pytest.fail(f"{SERVICES[service]} cannot be imported: {exc}")
     from iothub.settings import Env
 
-    deployment = by_name(built[overlay], "Deployment")[service]
-    environment = resolved_environment(deployment["spec"]["template"]["spec"]["containers"][0], built[overlay])
+    workload = service_workloads(built[overlay])[service]
+    environment = resolved_environment(workload["spec"]["template"]["spec"]["containers"][0], built[overlay])
     env = Env(environment)
     module.load(env)
     unknown = set(environment) - env.names
@@ -236,27 +259,33 @@ def test_services_ports_probes_and_disruption_budgets(built, overlay):
     resources = built[overlay]
     deployments = by_name(resources, "Deployment")
     assert set(deployments) - set(SERVICES) == ({"simulator"} if overlay == "dev" else set())
+    assert set(service_workloads(resources)) == set(SERVICES), "a service or collector stage has no workload"
     services = by_name(resources, "Service")
     budgets = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in of_kind(resources,
                                                                                                "PodDisruptionBudget")}
-    for name, deployment in deployments.items():
+    for name, deployment in {**deployments, **service_workloads(resources)}.items():
         assert name in budgets, f"no PodDisruptionBudget for {name}"
         if name not in SERVICES:
             continue
-        assert name in services, f"no Service for {name}"
+        # Only what something connects to has a Service: the edge (HTTP ingest) and the non-collector services;
+        # Prometheus scrapes the pods themselves.
+        if name not in COLLECTOR_STAGES or name == "collector-edge":
+            assert name in services, f"no Service for {name}"
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_collector_and_rule_engine_autoscale(built, overlay):
+def test_only_workloads_that_share_a_queue_autoscale(built, overlay):
+    """Series and archive writers and the rule engine; never the edge (a removed bridge orphans its MQTT session),
+    the sequencer (bounded by the partitions) or the state and dead-letter writers."""
     resources = built[overlay]
     deployments = by_name(resources, "Deployment")
     targets = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(resources, "HorizontalPodAutoscaler")}
-    assert set(targets) == {"collector", "rule-engine"}
+    assert set(targets) == AUTOSCALED
     for name, hpa in targets.items():
-        assert name in deployments
+        assert name in deployments and hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
         assert "replicas" not in deployments[name]["spec"], f"{name}: the HPA owns the replica count"
         assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"] >= 1
 
@@ -298,7 +327,8 @@ def test_a_migration_job_applies_the_schema(built, overlay):
 
 def test_dev_runs_the_stores_in_cluster_as_stateful_sets(built):
     sets = by_name(built["dev"], "StatefulSet")
-    assert set(sets) == set(STORES)
+    assert set(sets) == {*STORES, "collector-edge"}
+    del sets["collector-edge"]  # stateless apart from its name: no volume
     for name, stateful_set in sets.items():
         assert stateful_set["spec"].get("volumeClaimTemplates"), f"{name} has no persistent volume"
     mosquitto = pod_spec(sets["mosquitto"])
@@ -311,7 +341,7 @@ def test_dev_runs_the_stores_in_cluster_as_stateful_sets(built):
 
 def test_production_uses_external_endpoints_tls_more_replicas_and_release_images(built):
     resources = built["production"]
-    assert not of_kind(resources, "StatefulSet"), "production uses managed stores"
+    assert set(by_name(resources, "StatefulSet")) == {"collector-edge"}, "production uses managed stores"
     config = next(c for c in of_kind(resources, "ConfigMap") if c["metadata"]["name"].startswith("iothub-config"))
     for key in ("MQTT_HOST", "INFLUXDB_URL", "S3_ENDPOINT"):
         assert "." in config["data"][key], f"{key} should name an external endpoint"
@@ -320,11 +350,15 @@ def test_production_uses_external_endpoints_tls_more_replicas_and_release_images
     assert "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
     assert ingress["spec"]["tls"][0]["secretName"]
     backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
-    assert "device-manager" in backends
+    assert backends == {"device-manager", "collector-ingest"}
     deployments = by_name(resources, "Deployment")
     assert deployments["device-manager"]["spec"]["replicas"] >= 2
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(resources, "HorizontalPodAutoscaler")}
-    assert hpas["collector"]["spec"]["minReplicas"] >= 2
+    assert hpas["collector-series"]["spec"]["minReplicas"] >= 2
+    assert hpas["collector-archive"]["spec"]["minReplicas"] >= 2
+    assert by_name(resources, "StatefulSet")["collector-edge"]["spec"]["replicas"] >= 2
+    assert deployments["collector-sequencer"]["spec"]["replicas"] >= 2
+    assert "ingest" in ingress_ports(resources, "collector-ingest")
     for workload in of_kind(resources, *WORKLOADS):
         for container in containers(workload):
             assert container["image"].startswith("registry.example.com/iothub/"), container["image"]
@@ -372,13 +406,18 @@ def test_scrape_annotations_point_at_the_probed_port(built, overlay):
     from tests.deploy.test_docker import DOCKERFILE, stages
 
     images = stages(DOCKERFILE)
-    for name, deployment in by_name(built[overlay], "Deployment").items():
-        template = deployment["spec"]["template"]
+    workloads = {**by_name(built[overlay], "Deployment"), **by_name(built[overlay], "StatefulSet")}
+    for name, workload in workloads.items():
+        template = workload["spec"]["template"]
         container = template["spec"]["containers"][0]
+        image = container["image"].rsplit("/", 1)[-1].split(":")[0]
+        if image not in images:  # the dev overlay's stores
+            continue
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         probed = ports[container["readinessProbe"]["httpGet"]["port"]]
         assert template["metadata"]["annotations"]["prometheus.io/port"] == str(probed), name
-        assert f"ENV HEALTH_PORT={probed}" in images[name], name
+        assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true", name
+        assert f"ENV HEALTH_PORT={probed}" in images[image], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -392,3 +431,65 @@ def test_namespaces_enforce_the_restricted_pod_security_standard(built, overlay)
         for volume in pod_spec(workload).get("volumes", []):
             assert set(volume) <= allowed_volumes, f"{workload['metadata']['name']}: volume {volume}"
         assert not pod_spec(workload).get("hostNetwork") and not pod_spec(workload).get("hostPID")
+
+
+def ingress_ports(resources: list[dict], service: str) -> set[str]:
+    """Port names of a Service that selects the edge's pods."""
+    spec = by_name(resources, "Service")[service]["spec"]
+    assert spec["selector"] == {"app.kubernetes.io/name": "collector-edge"}, f"{service} does not select the edge"
+    return {port["name"] for port in spec["ports"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_collector_stage_runs_in_its_own_workload(built, overlay):
+    from collector.__main__ import STAGES
+    from collector.writers.runner import WRITERS
+
+    resources = built[overlay]
+    assert "collector" not in {r["metadata"]["name"] for r in resources}, "the single-process collector is gone"
+    assert {stage for _, stage in COLLECTOR_STAGES.values()} == (set(STAGES) - {"writers"}) | set(WRITERS)
+    for name, (kind, stage) in COLLECTOR_STAGES.items():
+        workload = by_name(resources, kind).get(name)
+        assert workload, f"no {kind} {name}"
+        container = pod_spec(workload)["containers"][0]
+        assert container["command"] == ["python", "-m", "collector", stage], name
+        assert "/collector:" in container["image"], name
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == name, f"{name}: the service label Prometheus copies"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_edge_is_a_stateful_set_whose_pod_names_are_its_mqtt_sessions(built, overlay):
+    resources = built[overlay]
+    edge = by_name(resources, "StatefulSet")["collector-edge"]
+    env = {e["name"]: e for e in pod_spec(edge)["containers"][0]["env"]}
+    assert env["MQTT_CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert resolved_environment(pod_spec(edge)["containers"][0], resources)["MQTT_SHARE_GROUP"], \
+        "replicas must share the subscription"
+    governing = by_name(resources, "Service")[edge["spec"]["serviceName"]]
+    assert governing["spec"]["clusterIP"] == "None", "a StatefulSet's governing Service is headless"
+    assert "ingest" in ingress_ports(resources, "collector-ingest")
+    assert by_name(resources, "Deployment").keys().isdisjoint({"collector-edge"})
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_sequencers_run_two_or_more_and_a_drain_keeps_one(built, overlay):
+    resources = built[overlay]
+    sequencer = by_name(resources, "Deployment")["collector-sequencer"]
+    assert sequencer["spec"]["replicas"] >= 2, "a second replica is the partitions' failover"
+    budget = by_name(resources, "PodDisruptionBudget")["collector-sequencer"]
+    assert budget["spec"]["minAvailable"] == 1 and "maxUnavailable" not in budget["spec"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_edge_and_sequencers_read_the_same_partition_count(built, overlay):
+    resources = built[overlay]
+    counts = {}
+    for name, workload in service_workloads(resources).items():
+        container = pod_spec(workload)["containers"][0]
+        refs = {e["name"]: e.get("valueFrom", {}).get("configMapKeyRef") for e in container.get("env", [])}
+        if "INGEST_PARTITIONS" in refs:
+            assert refs["INGEST_PARTITIONS"], f"{name}: INGEST_PARTITIONS must come from the shared ConfigMap"
+            counts[name] = resolved_environment(container, resources)["INGEST_PARTITIONS"]
+    assert set(counts) == {"collector-edge", "collector-sequencer"}
+    assert len(set(counts.values())) == 1

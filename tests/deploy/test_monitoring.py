@@ -29,8 +29,15 @@ REQUIRED_ALERTS = {
     "IotHubApiErrorRate",  # API error rate
     "IotHubApiLatencyHigh",  # API latency
     "IotHubPodCrashLooping",  # pods crash-looping (kube-state-metrics)
+    "IotHubBridgeSessionDown",  # a bridge's persistent session orphaned (still dealt its share)
+    "IotHubIngestPartitionWithoutOwner",  # a partition no sequencer consumes
+    "IotHubSequencerLag",  # a partition's backlog growing
+    "IotHubSequencersDown",  # no sequencer at all
+    "IotHubCollectorStageDown",  # another stage with no replica up (gone targets, not failing ones)
 }
-SCRAPE_TARGETS = {"collector:9110", "rule-engine:9120", "notifier:9130", "device-manager:8080", "simulator:9140"}
+SCRAPE_TARGETS = {"collector-edge:9110", "collector-sequencer:9111", "collector-series:9112", "collector-archive:9113",
+                  "collector-state:9114", "collector-dead-letters:9115", "rule-engine:9120", "notifier:9130",
+                  "device-manager:8080", "simulator:9140"}
 # Direct metrics (Counter("name", ...)) and custom-collector families (CounterMetricFamily("name", ...)).
 DECLARATION = re.compile(r"\b(Counter|Gauge|Histogram|Summary)(?:MetricFamily)?\(\s*"
                          r"[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']")
@@ -109,13 +116,39 @@ def test_inhibit_rules_name_alerts_that_exist():
         assert name in alerts, f"alertmanager.yml refers to unknown alert {name}"
 
 
-def test_prometheus_scrapes_every_service():
+def compose_scrape_targets() -> dict[str, str]:
+    """host:port -> the `service` label, for every target prometheus.yml scrapes (static and Docker DNS)."""
     config = load_yaml(PROMETHEUS / "prometheus.yml")
-    targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
-    assert targets >= SCRAPE_TARGETS
+    targets = {}
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            targets.update(dict.fromkeys(static["targets"], static.get("labels", {}).get("service")))
+        for dns in job.get("dns_sd_configs", []):
+            relabel = {r["target_label"]: r["source_labels"] for r in job.get("relabel_configs", [])}
+            assert relabel.get("service") == ["__meta_dns_name"], f"{job['job_name']}: no service label"
+            targets.update({f"{name}:{dns['port']}": name for name in dns["names"]})
+    return targets
+
+
+def test_prometheus_scrapes_every_service():
+    from tests.deploy.test_compose import service_environment
+
+    targets = compose_scrape_targets()
+    assert set(targets) >= SCRAPE_TARGETS
     compose = load_yaml(ROOT / "docker-compose.yml")["services"]
-    for target in SCRAPE_TARGETS:
-        assert target.split(":")[0] in compose, f"{target} is not a Compose service"
+    for target, service in targets.items():
+        host, port = target.split(":")
+        if host in {"localhost", "rabbitmq", "alertmanager"}:
+            continue
+        assert host in compose, f"{target} is not a Compose service"
+        assert service == host, f"{target} is labelled service={service}"
+        metrics_port = service_environment(host).get("METRICS_PORT")
+        assert metrics_port in (None, port), f"{target}: {host} serves metrics on {metrics_port}"
+    # Every service of ours that serves metrics (every collector stage, too) is scraped.
+    for name, spec in compose.items():
+        port = (spec.get("environment") or {}).get("METRICS_PORT")
+        if port and spec.get("restart") != "no":  # one-shots exit before any scrape
+            assert f"{name}:{port}" in targets, f"Prometheus does not scrape {name}:{port}"
 
 
 def test_every_required_alert_exists_with_severity_and_summary():
@@ -174,3 +207,23 @@ def test_dashboard_covers_the_platform_and_is_provisioned():
     provider = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "iothub.yml")["providers"][0]
     compose = load_yaml(ROOT / "docker-compose.yml")["services"]["grafana"]
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in compose["volumes"]
+
+
+SERVICE_MATCHER = re.compile(r'service\s*(=~|=)\s*"([^"]*)"')
+
+
+def test_alerts_and_dashboard_name_services_that_exist():
+    """The `service` label is the Compose service / the pods' app.kubernetes.io/name: a rule or panel naming a
+    service that no longer exists (the single-process `collector`) would silently never match."""
+    from tests.deploy.test_kubernetes import SERVICES
+
+    services = set(load_yaml(ROOT / "docker-compose.yml")["services"])
+    assert set(SERVICES) <= services, "Compose and Kubernetes name the services alike"
+    named = [(where, op, value) for where, expr in (*rule_expressions(), *dashboard_expressions())
+             for op, value in SERVICE_MATCHER.findall(expr)]
+    named += [(rule["alert"], "=", rule["labels"]["service"]) for group in load_yaml(RULES)["groups"]
+              for rule in group["rules"] if "service" in rule.get("labels", {})]
+    assert any(value.startswith("collector-") for _, _, value in named), "the scan found no collector stage"
+    for where, op, value in named:
+        for alternative in value.split("|") if op == "=~" else [re.escape(value)]:
+            assert any(re.fullmatch(alternative, name) for name in services), f"{where}: no service {alternative}"
