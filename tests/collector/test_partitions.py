@@ -122,3 +122,26 @@ def test_sequencer_replicas_spread_the_partitions_and_fail_over(start_edge, devi
         state = first.seq_state(dev)
         assert (state.epoch, state.last_seq, state.gaps_total, state.duplicates_total) == (0, seqs[dev] - 1, 0, 1)
     assert orjson.loads(orjson.dumps(sorted(first.sequencer.consumer.owned))) == list(range(PARTITIONS))
+
+
+def test_a_partition_no_sequencer_consumes_is_reported_without_owner(start_edge, db, pg_dsn, amqp_url, uid):
+    from prometheus_client import REGISTRY
+
+    from collector.edge.app import Edge
+    from tests.collector.conftest import edge_settings, sample
+    from tests.support.procs import free_port
+
+    start_edge(INGEST_PARTITIONS=str(PARTITIONS))  # its sequencer subscribes to partitions 0-3
+    # An edge configured for more partitions than the sequencers: its extra partitions would fill up unread.
+    wider = Edge(edge_settings(pg_dsn, amqp_url, free_port(), client_id=f"wide-{uid}", prefix=f"w{uid}/",
+                               INGEST_PARTITIONS=str(PARTITIONS + 2)), db)
+    wider.publisher.start(15)
+    wider.reporter.start()
+    try:
+        last = f"ingest.p{PARTITIONS + 1}"
+        # get_sample_value is None until the figure is exported: 0 must be reported, not merely absent.
+        wait_for(lambda: REGISTRY.get_sample_value("iothub_partition_consumers", {"queue": last}) == 0
+                 and sample("iothub_partition_consumers", queue="ingest.p0") == 1, what="partition figures")
+    finally:
+        wider.reporter.stop()
+        wider.publisher.stop()

@@ -62,6 +62,7 @@ def main(args: list[str] | None = None) -> int:
     for stage in stages:  # the sequencer first, so the first bridged message finds its partition owned
         stage.start(timeout=60)
     writers = start_writers(settings, db, stop) if "writers" in settings.stages else []
+    checks.update({f"writer-{w.name}": w.ready for w in writers})  # read live by /readyz
     log.info("collector started", extra={"stages": list(settings.stages), "writers": [w.name for w in writers],
                                          "metrics_port": server.server_port})
     stop.wait()

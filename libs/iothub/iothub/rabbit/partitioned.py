@@ -33,6 +33,7 @@ from iothub import topology
 from iothub.errors import Unavailable
 from iothub.rabbit import bundle
 from iothub.rabbit.consumer import Delivery
+from iothub.rabbit.partition_report import forget_report, report
 from iothub.rabbit.supervise import keep_running, parameters
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ IDLE_S = 0.002  # flush a batch once nothing more arrived within this long
 TICK = "application/x-iothub-tick"  # content type of the ticks replicas publish into every partition
 ACTIVE = Gauge("iothub_partitions_active", "Partitions this replica delivered from lately", ["group"])
 REQUEUED = Counter("iothub_partition_batches_requeued", "Batches handed back to their partitions", ["group"])
-BACKLOG = Gauge("iothub_partition_backlog", "Messages ready in a partition queue", ["queue"])
-OWNED = Gauge("iothub_partition_consumers", "Active consumers of a partition queue (0: nobody owns it)", ["queue"])
 
 
 class PartitionHandler(Protocol):
@@ -107,6 +106,7 @@ class PartitionedConsumer:
     def _lost(self) -> None:
         self.connected.clear()
         self._pending.clear()  # unacked messages come back from the broker
+        forget_report([self._settings.queue(p).name for p in range(self._settings.partitions)])
 
     def _consume(self) -> None:
         conn = pika.BlockingConnection(self._params)
@@ -232,11 +232,7 @@ class PartitionedConsumer:
             self._subscribe(channel, partition)
 
     def _report(self, channel) -> None:
-        for partition in range(self._settings.partitions):
-            name = self._settings.queue(partition).name
-            ok = channel.queue_declare(name, passive=True).method
-            BACKLOG.labels(name).set(ok.message_count)
-            OWNED.labels(name).set(ok.consumer_count)
+        report(channel, [self._settings.queue(p).name for p in range(self._settings.partitions)])
 
     def _dead_letter(self, channel, method, props, body: bytes, detail: str) -> None:
         headers = dict(props.headers or {})

@@ -9,8 +9,10 @@ from collector.edge.mqtt import MqttBridge
 from collector.edge.repository import PostgresDevices
 from collector.edge.service import Ingest
 from collector.settings import Settings
+from iothub import topology
 from iothub.db import Database
 from iothub.rabbit import ConfirmPublisher
+from iothub.rabbit.partition_report import PartitionReporter
 
 
 def session_id(settings: Settings, host: str, port: int) -> str:
@@ -43,6 +45,9 @@ class Edge:
                         for host, port in settings.mqtt_brokers]
         self.bridge = self.bridges[0]
         metrics.PENDING_ACKS.set_function(lambda: sum(b.pending_acks for b in self.bridges))  # read at scrape time
+        self.reporter = PartitionReporter(settings.amqp_url, [topology.ingest_queue(p).name
+                                                              for p in range(settings.ingest_partitions)],
+                                          name="collector-edge-report")
         self.http: HttpIngest | None = None
         if settings.http_enabled:
             app = create_app(self.ingest, max_bytes=settings.max_payload_bytes,
@@ -57,6 +62,7 @@ class Edge:
             bridge.start()
         if self.http is not None:
             self.http.start()
+        self.reporter.start()
         return self
 
     def checks(self) -> dict:
@@ -72,4 +78,5 @@ class Edge:
         for bridge in self.bridges:
             bridge.stop()
         self.directory.stop()
+        self.reporter.stop()
         self.publisher.stop()
