@@ -32,15 +32,23 @@ def _fleet(make_device, n: int) -> list[str]:
     return [make_device() for _ in range(n)]
 
 
+WRAP = 2**32 - 15  # device 2 starts here, so its seq wraps round 2^32 to 0 halfway
+
+
+def _seq(devs: list[str], dev: str, i: int) -> tuple[int, int]:
+    """(epoch, seq) of device `dev`'s i-th message in the script."""
+    if dev == devs[1] and i >= 15:
+        return 1, i - 15  # rebooted: counts from 0 again, in a new epoch
+    if dev == devs[2]:
+        return 0, (WRAP + i) % 2**32
+    return 0, i
+
+
 def _script(devs: list[str]) -> list[tuple[str, dict]]:
-    """30 messages per device; device 0 loses seqs 10-12 (one gap of 3), device 1 reboots after seq 14."""
-    out = []
-    for dev in devs:
-        for seq in range(30):
-            if dev == devs[0] and seq in (10, 11, 12):
-                continue
-            out.append((dev, telemetry(dev, seq if dev != devs[1] or seq < 15 else seq - 15)))
-    return out
+    """30 messages per device; device 0 loses seqs 10-12 (one gap of 3), device 1 reboots after its 15th,
+    device 2 wraps round 2^32."""
+    return [(dev, telemetry(dev, _seq(devs, dev, i)[1])) for dev in devs for i in range(30)
+            if not (dev == devs[0] and i in (10, 11, 12))]
 
 
 def _keys(tap) -> list[tuple[str, int, int]]:
@@ -48,17 +56,12 @@ def _keys(tap) -> list[tuple[str, int, int]]:
 
 
 def _expected(devs: list[str]) -> list[tuple[str, int, int]]:
-    keys = []
-    for dev in devs:
-        for seq in range(30):
-            if dev == devs[0] and seq in (10, 11, 12):
-                continue
-            keys.append((dev, 0, seq) if dev != devs[1] or seq < 15 else (dev, 1, seq - 15))
-    return sorted(keys)
+    return sorted((dev, *_seq(devs, dev, i)) for dev in devs for i in range(30)
+                  if not (dev == devs[0] and i in (10, 11, 12)))
 
 
-def test_two_brokers_each_read_by_its_own_bridge_store_every_message_once(start_edge, mqtt_broker, broker_b,
-                                                                          make_device, tap, uid):
+def test_two_brokers_each_read_by_its_own_bridge_store_each_message_once_across_gap_reboot_and_wrap(
+        start_edge, mqtt_broker, broker_b, make_device, tap, uid):
     first = start_edge(client_id=f"edge-{uid}-a", INGEST_PARTITIONS=str(PARTITIONS))
     second = start_edge(client_id=f"edge-{uid}-b", MQTT_BROKERS=f"127.0.0.1:{broker_b.port}",
                         INGEST_PARTITIONS=str(PARTITIONS))
