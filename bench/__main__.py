@@ -13,6 +13,7 @@ from bench.ingest import bench_bare
 from bench.profiles import PROFILES
 from bench.sampler import Sampler
 from bench.stack import Stack
+from tests.support.services import PLATFORM, STAGED_PLATFORM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds between one device's datagrams (devices = rate x interval); default: the profile's")
     p.add_argument("--samples", type=int, default=None,
                    help="samples of each metric per datagram; default: the profile's")
+    p.add_argument("--collector", choices=("stages", "one-process"), default="stages",
+                   help="stages: one process per collector stage, as `make run` starts them; one-process: every "
+                        "stage in one `python -m collector` (the shape before the stage split); default stages")
     p.add_argument("--keep-going", action="store_true",
                    help="ramp mode: run every step even after one is not sustained (the headline stays the last "
                         "sustained step of the unbroken run from the first)")
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = fleets(args)
         for fleet in steps:
             load.provision(stack.mqtt.port, stack.dsn, fleet)
-        stack.start_services()
+        stack.start_services(STAGED_PLATFORM if args.collector == "stages" else PLATFORM)
         sampler = Sampler(stack.processes(), stack.amqp_url).start()
         measured = modes.run(stack, sampler, steps, args.duration, out, args.keep_going)
         samples = sampler.stop()
