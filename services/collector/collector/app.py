@@ -8,6 +8,7 @@ import threading
 from collector import metrics
 from collector.api import HttpIngest, create_app
 from collector.directory import DeviceDirectory
+from collector.metering import power
 from collector.mqtt import MqttBridge
 from collector.repository import PostgresDevices, PostgresSeqStore
 from collector.service import Ingest
@@ -74,7 +75,8 @@ class IngestEdge:
         self.directory = DeviceDirectory(PostgresDevices(db), ttl=settings.device_cache_ttl)
         self.ingest = Ingest(self.publisher, self.directory, PostgresSeqStore(db), metrics.PrometheusObserver(),
                              max_bytes=settings.max_payload_bytes, reboot_uptime_s=settings.reboot_uptime_s,
-                             prefix=settings.mqtt_topic_prefix)
+                             prefix=settings.mqtt_topic_prefix,
+                             derive=power.derive if settings.metering_derive else None)  # metering (issue 13)
         self.flusher = SeqFlusher(self.ingest, settings.seq_flush_interval)
         # One bridge per broker, all on the publisher's I/O loop and one sequence tracker: a spec meter's copy of a
         # message through its second broker is then a duplicate of the first (REQ-BROKER-001, REQ-DEDUP-001).

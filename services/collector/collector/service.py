@@ -68,7 +68,8 @@ class Ingest:
     """Turns raw device bytes into confirmed broker messages; `done` runs once per message."""
 
     def __init__(self, publisher: Publisher, directory: Directory, store: SeqStore, observer: Observer, *,
-                 max_bytes: int, reboot_uptime_s: int, prefix: str = "", seen_interval: float = 1.0):
+                 max_bytes: int, reboot_uptime_s: int, prefix: str = "", seen_interval: float = 1.0,
+                 derive: Callable[[dict], tuple[dict, ...]] | None = None):
         self._publisher = publisher
         self._directory = directory
         self._store = store
@@ -80,6 +81,7 @@ class Ingest:
         self._preload()
         self._flights: dict[tuple[str, int, int], _Flight] = {}  # unsettled accepted messages by (device, epoch, seq)
         self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic)
+        self._derive = derive  # metering hook (issue 13): derived power added to published telemetry
 
     def _preload(self) -> None:
         try:
@@ -182,7 +184,9 @@ class Ingest:
                     waiter(ok)
 
         try:
-            msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=epoch, source=source)
+            derived = self._derive(env.body) if self._derive and env.msg_type == "telemetry" else ()
+            msg = IngestMessage.from_envelope(env, device_type=device_type, epoch=epoch, source=source,
+                                              derived=derived)
             body = msg.encode()
         except Exception:
             land(False)  # an unsettled flight would hold back every later flush of sequence state

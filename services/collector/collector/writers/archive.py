@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import logging
@@ -136,7 +137,9 @@ class ArchiveWriter:
         for item in decoded:
             msg = item.msg
             key = window_key(msg.device_id, msg.msg_type, item.ts, self._window_s, self._gzip)
-            windows.setdefault(key, {})[msg.msg_id] = ((item.ts, msg.seq, msg.msg_id), msg.encode())
+            # Without derived values (metering, issue 13): the archive is the record of what devices sent.
+            raw = dataclasses.replace(msg, derived=()).encode() if msg.derived else msg.encode()
+            windows.setdefault(key, {})[msg.msg_id] = ((item.ts, msg.seq, msg.msg_id), raw)
         return windows
 
     def _write_window(self, key: str, new_lines: dict[str, Line], digests: dict[str, str | None]) -> None:
