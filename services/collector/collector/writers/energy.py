@@ -61,6 +61,8 @@ class EnergyWriter:
     def __init__(self, store: EnergyStore, *, bucket_s: float, max_gap: float):
         if not 0 < max_gap <= bucket_s:  # a segment may then cross one bucket edge at most (energy.segment)
             raise ValueError(f"max gap {max_gap} s must be positive and at most the bucket {bucket_s} s")
+        if 3600 % bucket_s:  # the API sums buckets into whole hours
+            raise ValueError(f"bucket {bucket_s} s must divide an hour")
         self._store = store
         self._bucket_s = bucket_s
         self._max_gap = max_gap
