@@ -82,16 +82,18 @@ def bounds(start: datetime | None, end: datetime | None, resolution: str,
 def report(sums: dict[datetime, Sums], start: datetime, end: datetime, resolution: str, unit: str,
            devices: int) -> dict:
     """Every period of the range (empty ones too), scaled to the unit, with coverage per device-second."""
-    scale = UNITS[unit]
-    intervals, total = [], Sums()
+    scale, empty = UNITS[unit], Sums()
+    intervals = []
     t = period_start(start, resolution)
     while t < end:
         nxt = next_period(t, resolution)
         lo, hi = max(t, start), min(nxt, end)
-        got = sums.get(t, Sums())
+        got = sums.get(t, empty)
         intervals.append({"start": lo, "end": hi, **_scaled(got, scale, (hi - lo).total_seconds() * devices)})
-        total = Sums(*(a + b for a, b in zip(_tuple(total), _tuple(got), strict=True)))
         t = nxt
+    # Periods outside [start, end) are never asked for (bounds() keeps start and end on whole hours).
+    total = Sums(*(sum(column) for column in zip(*(_tuple(s) for s in sums.values()), strict=True))) if sums \
+        else empty
     return {"start": start, "end": end, "resolution": resolution, "unit": unit, "units": units_of(unit),
             "devices": devices, "total": _scaled(total, scale, (end - start).total_seconds() * devices),
             "intervals": intervals}
