@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from collector.metering import energy, power
@@ -48,10 +46,10 @@ def test_reactive_power_never_takes_a_negative_root():
     assert (p, s, q) == (pytest.approx(1000.0001), 1000.0, 0.0)
 
 
-def test_malformed_inputs_derive_nothing():
-    assert power.derive({"measurements": "x"}) == ()
-    assert power.derive({"measurements": [_m("t", "voltage_dc", True), _m("t", "current_dc", 1.0),
-                                          _m(["t"], "voltage_dc", 1.0), _m("u", "current_dc", math.nan)]}) == ()
+def test_incomplete_instants_and_other_types_derive_nothing():
+    assert power.derive({}) == ()
+    assert power.derive({"measurements": [_m("t", "voltage_dc", 750.0, "V"), _m("u", "current_dc", 1.0, "A"),
+                                          _m("t", "temperature", 30.0, "Cel"), _m("t", "current_ac", 5.0, "A")]}) == ()
 
 
 def test_constant_load():

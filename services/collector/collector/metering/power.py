@@ -13,20 +13,27 @@ _INPUTS = frozenset(("voltage_dc", "current_dc", "voltage_ac", "current_ac", "pf
 
 
 def derive(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    """Derived readings ({ts, type, val, unit}) for every instant that carries a complete set of inputs."""
-    items = body.get("measurements")
-    if not isinstance(items, list):
-        return ()
+    """Derived readings ({ts, type, val, unit}) for every instant that carries a complete set of inputs.
+
+    `body` is a validated telemetry body (iothub.contract.parse: dict items, str ts and type, finite numbers); this
+    runs on the ingest hot path once per datagram, so it checks nothing twice.
+    """
     at: dict[str, dict[str, float]] = {}
-    for m in items:
-        kind = m.get("type") if isinstance(m, dict) else None
+    for m in body.get("measurements") or ():
+        kind = m["type"]
         if kind in _INPUTS:
-            val, ts = m.get("val"), m.get("ts")
-            if (isinstance(val, int | float) and not isinstance(val, bool) and math.isfinite(val)
-                    and isinstance(ts, str)):
-                at.setdefault(ts, {})[kind] = float(val)
+            values = at.get(m["ts"])
+            if values is None:
+                values = at[m["ts"]] = {}
+            values[kind] = m["val"]
+    if not at:
+        return ()
     out: list[dict[str, Any]] = []
     for ts, v in at.items():
+        volts = v.get("voltage_dc")
+        if volts is not None and "current_dc" in v:  # the common case first: a DC meter's V/I pair
+            out.append({"ts": ts, "type": ACTIVE, "val": float(volts) * v["current_dc"], "unit": "W"})
+            continue
         for kind, val in power_at(v):
             out.append({"ts": ts, "type": kind, "val": val, "unit": UNITS[kind]})
     return tuple(out)
