@@ -1,7 +1,8 @@
 """The energy scenario of bench.api: one device's energy over one month (30 days) at hourly resolution.
 
-Seeds (idempotently, also on a kept database) 30 days of 5-minute energy buckets for every hot device, as the
-collector's energy writer stores them (8,640 rows per device), and gives the paths and the in-process SQL floor call.
+Seeds (idempotently, also on a kept database) 30 days of 5-minute energy buckets for every hot device and their
+hourly sums, as the collector's energy writer stores them (8,640 + 720 rows per device), and gives the paths and
+the in-process SQL floor call.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ FROM devices d, generate_series(%(start)s, %(end)s - interval '5 minutes', inter
 WHERE d.device_id LIKE %(hot)s
 ON CONFLICT (device_id, bucket) DO NOTHING
 """
+# The hourly sums the energy writer keeps beside the buckets (what the endpoint reads).
+HOURS = """
+INSERT INTO energy_hours (device_id, hour, device_type, consumed_wh, regenerated_wh, apparent_vah, reactive_varh,
+                          covered_s, samples)
+SELECT device_id, date_bin('1 hour', bucket, '1970-01-01Z'), min(device_type), sum(consumed_wh), sum(regenerated_wh),
+       sum(apparent_vah), sum(reactive_varh), sum(covered_s), sum(samples)
+FROM energy_buckets WHERE device_id LIKE %(hot)s AND bucket >= %(start)s AND bucket < %(end)s
+GROUP BY 1, 2
+ON CONFLICT (device_id, hour) DO NOTHING
+"""
 
 
 def month(query_day: str) -> tuple[datetime, datetime]:
@@ -40,8 +51,11 @@ def seed(dsn: str, query_day: str) -> int:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(SEED, {"start": start, "end": end, "hot": HOT_PREFIX + "%"})
-            return cur.rowcount
+            params = {"start": start, "end": end, "hot": HOT_PREFIX + "%"}
+            cur.execute(SEED, params)
+            added = cur.rowcount
+            cur.execute(HOURS, params)
+            return added
     finally:
         conn.close()
 

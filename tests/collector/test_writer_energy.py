@@ -75,6 +75,9 @@ def test_constant_load_shuffled_duplicated_and_across_a_restart(writer_kit):
     got = wait_for(lambda: (b := _buckets(db, device)) and {k: (round(v[0], 6), v[4], v[5]) for k, v in b.items()}
                    == expected and b, timeout=20, what="hand-computed buckets")
     assert all(v[1] == v[2] == v[3] == 0 for v in got.values())  # DC: no regeneration, no apparent or reactive
+    with db.transaction() as cur:  # the hourly sums follow the buckets, shuffles and restarts included
+        cur.execute("SELECT hour, consumed_wh, covered_s, samples FROM energy_hours WHERE device_id = %s", (device,))
+        assert cur.fetchall() == [(t0, pytest.approx(50_000.0), 600.0, 601)]
 
 
 def test_reboot_mid_interval_with_resent_samples_and_a_gap(writer_kit):

@@ -48,6 +48,20 @@ ON CONFLICT (device_id, bucket) DO UPDATE SET
     ({", ".join(f"EXCLUDED.{q}" for q in QUANTITIES)}, EXCLUDED.samples, EXCLUDED.device_type, now())
 """  # noqa: S608 -- names are this module's constants
 
+# The hours of the re-summed buckets, each the sum of its buckets (so as idempotent as they are).
+_TOTALS = ", ".join(f"sum(b.{q})" for q in QUANTITIES)
+HOURS = f"""
+INSERT INTO energy_hours (device_id, hour, device_type, {", ".join(QUANTITIES)}, samples)
+SELECT %(device_id)s, h.hour, %(device_type)s, {_TOTALS}, sum(b.samples)
+FROM (SELECT DISTINCT date_bin('1 hour', w, '1970-01-01Z') AS hour FROM unnest(%(buckets)s::timestamptz[]) w) h
+JOIN energy_buckets b ON b.device_id = %(device_id)s AND b.bucket >= h.hour AND b.bucket < h.hour + interval '1 hour'
+GROUP BY h.hour
+ORDER BY h.hour
+ON CONFLICT (device_id, hour) DO UPDATE SET
+    ({", ".join(QUANTITIES)}, samples, device_type) =
+    ({", ".join(f"EXCLUDED.{q}" for q in QUANTITIES)}, EXCLUDED.samples, EXCLUDED.device_type)
+"""  # noqa: S608 -- names are this module's constants
+
 
 def _at(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
@@ -81,9 +95,11 @@ class PostgresEnergySession:
         psycopg2.extras.execute_values(self._cur, UPSERT, rows, page_size=1000)
 
     def refresh(self, device_id: str, device_type: str, buckets: Sequence[float]) -> None:
-        """Re-sum the buckets from their samples."""
-        self._cur.execute(REFRESH, {"device_id": device_id, "device_type": device_type, "span": self._span,
-                                    "buckets": [_at(b) for b in buckets]})
+        """Re-sum the buckets from their samples, then their hours from the buckets."""
+        params = {"device_id": device_id, "device_type": device_type, "span": self._span,
+                  "buckets": [_at(b) for b in buckets]}
+        self._cur.execute(REFRESH, params)
+        self._cur.execute(HOURS, params)
 
 
 class PostgresEnergyStore:

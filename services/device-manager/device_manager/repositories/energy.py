@@ -1,4 +1,4 @@
-"""Energy buckets and register sums from the tables the collector's energy writer keeps (migration 0170)."""
+"""Energy per period (hourly sums) and registers (buckets, samples) from the energy writer's tables (migration 0170)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from iothub.db import Database
 
 _SUMS = "sum(consumed_wh), sum(regenerated_wh), sum(apparent_vah), sum(reactive_varh), sum(covered_s)"
 PERIODS = f"""
-SELECT date_trunc(%(resolution)s, bucket, 'UTC') AS period, {_SUMS}
-FROM energy_buckets
+SELECT date_trunc(%(resolution)s, hour, 'UTC') AS period, {_SUMS}
+FROM energy_hours
 WHERE (%(all_devices)s OR device_id = ANY(%(device_ids)s))
   AND (%(device_type)s::text IS NULL OR device_type = %(device_type)s)
-  AND bucket >= %(start)s AND bucket < %(end)s
+  AND hour >= %(start)s AND hour < %(end)s
 GROUP BY 1
 """  # noqa: S608 -- _SUMS is a constant
 # Whole buckets before `at`, plus the in-bucket part of the segments of the current bucket's samples up to `at`.

@@ -37,3 +37,18 @@ CREATE TABLE IF NOT EXISTS energy_buckets (
     PRIMARY KEY (device_id, bucket)
 );
 CREATE INDEX IF NOT EXISTS energy_buckets_type_idx ON energy_buckets (device_type, bucket);
+
+-- Hourly sums of the buckets, re-summed with them: energy reports read 720 rows for a month instead of 8,640.
+CREATE TABLE IF NOT EXISTS energy_hours (
+    device_id      text NOT NULL,
+    hour           timestamptz NOT NULL,
+    device_type    text NOT NULL,
+    consumed_wh    double precision NOT NULL,
+    regenerated_wh double precision NOT NULL,
+    apparent_vah   double precision NOT NULL,
+    reactive_varh  double precision NOT NULL,
+    covered_s      double precision NOT NULL,
+    samples        integer NOT NULL,
+    PRIMARY KEY (device_id, hour)
+);
+CREATE INDEX IF NOT EXISTS energy_hours_type_idx ON energy_hours (device_type, hour);
