@@ -65,9 +65,16 @@ class IntervalList(fields.List):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        ts = self._TS._serialize
-        return [{"start": ts(i["start"], "start", i), "end": ts(i["end"], "end", i),
-                 **{k: float(i[k]) for k in self._FLOATS}} for i in value]
+        texts: dict = {}  # an interval's end is the next one's start: render each instant once
+
+        def ts(t):
+            text = texts.get(t)
+            if text is None:
+                text = texts[t] = self._TS._serialize(t, "ts", None)
+            return text
+
+        return [{"start": ts(i["start"]), "end": ts(i["end"]), **{k: float(i[k]) for k in self._FLOATS}}
+                for i in value]
 
 
 class UnitsSchema(ma.Schema):
