@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 RESOLUTIONS = ("hour", "day", "month")
 UNITS = {"Wh": 1.0, "kWh": 1000.0}
@@ -32,13 +30,6 @@ class Sums:
     apparent: float = 0.0
     reactive: float = 0.0
     covered_s: float = 0.0
-
-
-class EnergyReader(Protocol):
-    """Bucket sums per period start (repositories.energy)."""
-
-    def periods(self, device_ids: Sequence[str] | None, device_type: str | None, start: datetime, end: datetime,
-                resolution: str) -> dict[datetime, Sums]: ...
 
 
 def period_start(t: datetime, resolution: str) -> datetime:
