@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from bench import api_seed
+from bench import api_energy, api_seed
 from bench.summary import percentiles
 from tests.support import infra, procs
 from tests.support.poll import wait_for
@@ -35,7 +35,8 @@ BEGIN, END = "<!-- api-bench:begin -->", "<!-- api-bench:end -->"
 ADMIN = ("bench-admin@example.com", "bench-admin-password-1")
 LIST_FILTER = {"status": "active", "device_type": "power_meter_dc"}
 PAGE_SIZE = 50
-BARS_MS = {"healthz": None, "device_list": 100, "device_get": 100, "telemetry_1d_1m": 300}
+BARS_MS = {"healthz": None, "device_list": 100, "device_get": 100, "telemetry_1d_1m": 300,
+           api_energy.SCENARIO: api_energy.BAR_MS}
 
 # wrk: a random path per request from a file; the summary goes out as one JSON line.
 WRK_LUA = """
@@ -71,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="concurrent HTTP connections")
     p.add_argument("--duration", type=int, default=20, help="seconds of load per scenario")
     p.add_argument("--sql-samples", type=int, default=200, help="in-process calls per scenario for the SQL floor")
-    p.add_argument("--scenarios", default="healthz,device_get,device_list,telemetry_1d_1m",
+    p.add_argument("--scenarios", default=f"healthz,device_get,device_list,telemetry_1d_1m,{api_energy.SCENARIO}",
                    help="comma-separated scenarios to load, in order")
     p.add_argument("--out", type=Path, default=None, help="JSON result (default bench/out/api-<ts>.json)")
     p.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
@@ -188,6 +189,7 @@ def build_targets(dsn: str, facts: dict, rng: random.Random) -> dict:
             "device_get": [f"/api/v1/devices/{i}" for i in ids],
             "device_list": [f"/api/v1/devices?{qs}&page={p}&page_size={PAGE_SIZE}" for p in range(1, pages + 1)],
             "telemetry_1d_1m": [f"/api/v1/devices/{pk}/telemetry?{tel}" for pk, _ in hot],
+            api_energy.SCENARIO: api_energy.paths(hot, facts["query_day"]),
         },
     }
 
@@ -204,6 +206,8 @@ def check_responses(base: str, token: str, targets: dict) -> dict:
         if name == "device_list":
             assert body["total"] == targets["matching"] and len(body["items"]) >= 1, body["total"]
             out[name] = {"total": body["total"], "items_last_page": len(body["items"]), "bytes": len(resp.content)}
+        elif name == api_energy.SCENARIO:
+            out[name] = {**api_energy.check(body), "bytes": len(resp.content)}
         elif name == "telemetry_1d_1m":
             points = body["series"][0]["points"]
             assert len(points) == 1440, len(points)
@@ -259,6 +263,7 @@ def sql_floor(dsn: str, targets: dict, samples: int, rng: random.Random) -> dict
     db = Database(dsn, maxconn=2, application_name="bench-api-floor")
     repo, series = DeviceRepository(db), PostgresSeries(db)
     calls = {
+        api_energy.SCENARIO: api_energy.floor_call(db, targets["hot"], targets["start"].date().isoformat(), rng),
         "device_get": lambda: repo.get(rng.choice(targets["ids"])),
         "device_list": lambda: repo.list(PageRequest(rng.randint(1, targets["pages"]), PAGE_SIZE, "-created_at",
                                                      dict(LIST_FILTER))),
@@ -372,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(42)
     loadavg = os.getloadavg()
     dsn, name, facts, drop_after = prepare_db(args)
+    print(f"energy buckets seeded: {api_energy.seed(dsn, facts['query_day']):,}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     (workdir / "mqtt").mkdir()
     mqtt = procs.mosquitto(workdir / "mqtt").start()

@@ -95,7 +95,7 @@ cat <<INFO
                        POST /api/v1/auth/login {"email": "${ADMIN_EMAIL:-?}", "password": "${ADMIN_PASSWORD:-?}"}
   Metrics              http://127.0.0.1:PORT/metrics, PORT per process (Procfile):
                        collector edge :9110  sequencer :9111  series :9112  archive :9113  state :9114
-                       dead letters :9115   rule-engine :9120   notifier :9130   simulator :9140
+                       dead letters :9115   energy :9116   rule-engine :9120   notifier :9130   simulator :9140
                        device-manager http://127.0.0.1:8080/metrics
   Collector ingest     http://127.0.0.1:8081/ (the edge)
   MQTT                 mosquitto_sub -p $MQTT_PORT -t 'iot/#' -v

@@ -23,6 +23,7 @@ COLLECTOR_STAGES = {
     "collector-archive": "archive",
     "collector-state": "state",
     "collector-dead-letters": "dead_letters",
+    "collector-energy": "energy",
 }
 SETTINGS = {
     **dict.fromkeys(COLLECTOR_STAGES, "collector.settings"),
@@ -206,6 +207,7 @@ STAGE_ENV_PREFIXES = {
     "archive": ("ARCHIVE_", "S3_"),
     "state": (),
     "dead_letters": (),
+    "energy": ("METERING_",),
 }
 
 

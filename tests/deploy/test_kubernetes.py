@@ -26,6 +26,7 @@ COLLECTOR_STAGES = {
     "collector-archive": ("Deployment", "archive"),
     "collector-state": ("Deployment", "state"),
     "collector-dead-letters": ("Deployment", "dead_letters"),
+    "collector-energy": ("Deployment", "energy"),
 }
 # Workloads whose replicas share one queue's work: the only ones an HPA may scale.
 AUTOSCALED = {"collector-series", "collector-archive", "rule-engine"}
@@ -45,6 +46,7 @@ EGRESS_PORTS = {
     "collector-archive": {5672, 5432, 9000},
     "collector-state": {5672, 5432},
     "collector-dead-letters": {5672, 5432},
+    "collector-energy": {5672, 5432},
     "rule-engine": {5672, 5432},
     "notifier": {5672, 5432, 443, 587},
     "device-manager": {5432, 5672, 1883, 8086, 9000},
@@ -52,9 +54,12 @@ EGRESS_PORTS = {
     "simulator": {1883, 5432},  # dev only
 }
 # Production's managed endpoints use TLS ports for the same flows: AMQPS 5671, HTTPS 443 (InfluxDB, S3).
-PRODUCTION_TLS_PORTS = {"collector-edge": {5671}, "collector-sequencer": {5671}, "collector-series": {5671, 443},
-                        "collector-archive": {5671, 443}, "collector-state": {5671}, "collector-dead-letters": {5671},
-                        "rule-engine": {5671}, "notifier": {5671}, "device-manager": {5671, 443}, "migrate": set()}
+PRODUCTION_TLS_PORTS = {
+    "collector-edge": {5671}, "collector-sequencer": {5671}, "collector-series": {5671, 443},
+    "collector-archive": {5671, 443}, "collector-state": {5671}, "collector-dead-letters": {5671},
+    "collector-energy": {5671}, "rule-engine": {5671}, "notifier": {5671}, "device-manager": {5671, 443},
+    "migrate": set(),
+}
 COPIES = {  # kustomize can only read below a kustomization; these copies must match their canonical files
     K8S / "overlays/dev/files/mosquitto.conf": DEPLOY / "mosquitto/mosquitto.conf",
     K8S / "components/monitoring/files/iothub.rules.yml": DEPLOY / "prometheus/rules/iothub.rules.yml",

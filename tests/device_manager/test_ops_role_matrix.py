@@ -41,6 +41,11 @@ MATRIX = [
     ("POST", f"/api/v1/dead-letters/{NOPE}/replay", "admin", None, 404),
     ("POST", f"/api/v1/dead-letters/{NOPE}/discard", "admin", None, 404),
     ("GET", "/api/v1/stats", "viewer", None, 200),
+    ("GET", f"/api/v1/devices/{NOPE}/energy", "viewer", None, 404),
+    ("GET", f"/api/v1/devices/{NOPE}/energy/register", "viewer", None, 404),
+    ("GET", "/api/v1/energy", "viewer", None, 200),
+    ("GET", "/api/v1/exports/telemetry", "viewer", None, 422),  # no device_id or device_type
+    ("GET", "/api/v1/exports/energy", "viewer", None, 422),
 ]
 
 
@@ -64,8 +69,9 @@ def test_ops_role_matrix(client, auth, role, case):
 def test_the_matrix_covers_every_operations_endpoint(app):
     """A new operations route must be added to MATRIX (and so get its role checked)."""
     prefixes = ("/api/v1/rules", "/api/v1/events", "/api/v1/subscriptions", "/api/v1/notifications",
-                "/api/v1/dead-letters", "/api/v1/stats")
-    suffixes = ("/telemetry", "/telemetry/latest", "/archive", "/archive/<path:key>", "/raw")
+                "/api/v1/dead-letters", "/api/v1/stats", "/api/v1/energy", "/api/v1/exports")
+    suffixes = ("/telemetry", "/telemetry/latest", "/archive", "/archive/<path:key>", "/raw", "/energy",
+                "/energy/register")
     routes = {(method, rule.rule) for rule in app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}
               if rule.rule.startswith(prefixes) or rule.rule.endswith(suffixes)}

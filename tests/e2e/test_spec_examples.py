@@ -39,12 +39,15 @@ def test_spec_examples_are_stored_with_device_state(platform, db, mqtt_broker):
 
     def stored():
         with db.transaction() as cur:
-            cur.execute("SELECT device_id, seq, jsonb_array_length(measurements) FROM telemetry "
-                        "WHERE device_id IN ('dc-meter-007', 'ac-meter-101') ORDER BY device_id")
+            cur.execute("SELECT device_id, seq, count(*) FILTER (WHERE m->>'type' NOT LIKE 'power\\_%%'), "
+                        "count(*) FILTER (WHERE m->>'type' LIKE 'power\\_%%') FROM telemetry, "
+                        "jsonb_array_elements(measurements) m "
+                        "WHERE device_id IN ('dc-meter-007', 'ac-meter-101') GROUP BY 1, 2 ORDER BY device_id")
             return cur.fetchall()
 
+    # Measured as sent, and derived power beside it (docs/metering.md): AC P, S, Q per instant, DC P per instant.
     assert wait_for(lambda: len(rows := stored()) == 2 and rows, timeout=30, what="both datagrams") == \
-        [("ac-meter-101", 87, 8), ("dc-meter-007", 142, 4)]
+        [("ac-meter-101", 87, 8, 6), ("dc-meter-007", 142, 4, 2)]
 
     def device_state():
         with db.transaction() as cur:

@@ -84,7 +84,7 @@ class ServiceProcess:
 # The collector's stages as processes of their own (docs/protocol.md "Ingest stages"), as the Procfile runs them.
 STAGES = {"collector-edge": ("edge",), "collector-sequencer": ("sequencer",), "collector-series": ("series",),
           "collector-archive": ("archive",), "collector-state": ("state",),
-          "collector-dead-letters": ("dead_letters",)}
+          "collector-dead-letters": ("dead_letters",), "collector-energy": ("energy",)}
 STAGED_PLATFORM = (*STAGES, "rule-engine", "notifier")
 
 

@@ -117,6 +117,10 @@ EXCHANGES = {
 }
 QUEUES = (SERIES_QUEUE, ARCHIVE_QUEUE, STATE_QUEUE, DEAD_LETTER_QUEUE, RULE_ENGINE_QUEUE, NOTIFIER_QUEUE)
 
+# -- metering (issue 13): the energy writer integrates power samples of every telemetry datagram.
+ENERGY_QUEUE = Queue("collector.energy", ((TELEMETRY_EXCHANGE, "telemetry.#"),))
+QUEUES = (*QUEUES, ENERGY_QUEUE)
+
 
 def declare(channel, partitions: int = 0) -> None:
     """Declare every exchange, queue and binding on a pika BlockingChannel (idempotent); `partitions` > 0 also

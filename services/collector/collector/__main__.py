@@ -1,9 +1,9 @@
 """Composition root: `python -m collector [stage ...]` runs the named stages until SIGTERM/SIGINT.
 
-Stages: `edge` (MQTT/HTTP bridges), `sequencer` (one replica of the partition sequencers), `writers` (every writer
-in WRITERS) or a single writer by name (`series`, `archive`, `state`, `dead_letters`). Without arguments the stages
-in COLLECTOR_STAGES run (default: all of them, one process for a single node). Each stage scales on its own:
-edges share MQTT subscriptions, sequencers share partitions, writers are competing consumers.
+Stages: `edge` (MQTT/HTTP bridges), `sequencer` (one replica of the partition sequencers), `writers` (every
+writer in WRITERS) or one writer by name (`series`, `archive`, `state`, `dead_letters`, `energy`). Without
+arguments the stages in COLLECTOR_STAGES run (default: all of them, one process for a single node). Each stage
+scales on its own: edges share MQTT subscriptions, sequencers share partitions, writers are competing consumers.
 """
 
 from __future__ import annotations

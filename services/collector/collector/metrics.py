@@ -18,7 +18,6 @@ GAPS = Counter("iothub_collector_gaps", "Forward jumps in a device's sequence")
 MISSING = Counter("iothub_collector_missing_messages", "Sequence numbers skipped by gaps")
 REBOOTS = Counter("iothub_collector_reboots", "Device reboots recognised (new epochs)")
 PUBLISH_FAILURES = Counter("iothub_collector_publish_failures", "Publishes RabbitMQ nacked or lost", ["source"])
-SEQ_FLUSHES = Counter("iothub_collector_seq_rows_flushed", "device_seq_tracking rows written")
 BRIDGE_LATENCY = Histogram("iothub_collector_bridge_latency_seconds", "Receipt to the ingest partition's confirm",
                            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 PENDING_ACKS = Gauge("iothub_collector_pending_acks", "MQTT messages received but not yet acknowledged")

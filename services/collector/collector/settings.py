@@ -41,7 +41,7 @@ class Settings:
     reboot_uptime_s: int
     device_cache_ttl: float
     # writers: which run, and their stores
-    writers: tuple[str, ...]  # any of: series, archive, state, dead_letters
+    writers: tuple[str, ...]  # any of: series, archive, state, dead_letters, energy
     series_backends: tuple[str, ...]  # any of: postgres, influxdb
     series_retention_days: int
     influxdb_url: str | None
@@ -60,6 +60,16 @@ class Settings:
     s3_secure: bool
     writer_batch_size: int
     writer_batch_wait: float
+    # metering (docs/metering.md)
+    metering_derive: bool  # ingest adds derived power to each telemetry message it publishes
+    metering_bucket_s: int  # energy bucket length; fixed once energy is stored (buckets are recomputed, not resized)
+    metering_sample_interval_s: float  # the fleet's sampling interval
+    metering_gap_factor: float  # never integrate across more than this many sampling intervals
+
+    @property
+    def metering_max_gap_s(self) -> float:
+        """Longest stretch between two samples that is integrated."""
+        return self.metering_sample_interval_s * self.metering_gap_factor
 
 
 def load(env: Env | None = None) -> Settings:
@@ -84,11 +94,15 @@ def load(env: Env | None = None) -> Settings:
         reboot_uptime_s=env.int("REBOOT_UPTIME_S", 120),
         device_cache_ttl=env.float("DEVICE_CACHE_TTL", 30.0),
         # WRITERS=none runs the ingest edge alone (an empty value means "unset" to Env, hence the word).
-        writers=tuple(w for w in env.list("WRITERS", "series,archive,state,dead_letters") if w != "none"),
+        writers=tuple(w for w in env.list("WRITERS", "series,archive,state,dead_letters,energy") if w != "none"),
         series_backends=env.list("SERIES_BACKENDS", "postgres"),
         series_retention_days=env.int("SERIES_RETENTION_DAYS", 90),
         **store_fields(env),
         archive_retention_days=env.int("ARCHIVE_RETENTION_DAYS", 0),
         writer_batch_size=env.int("WRITER_BATCH_SIZE", 500),
         writer_batch_wait=env.float("WRITER_BATCH_WAIT", 0.2),
+        metering_derive=env.bool("METERING_DERIVE", True),
+        metering_bucket_s=env.int("METERING_BUCKET_S", 300),
+        metering_sample_interval_s=env.float("METERING_SAMPLE_INTERVAL_S", 1.0),
+        metering_gap_factor=env.float("METERING_GAP_FACTOR", 3.0),
     )

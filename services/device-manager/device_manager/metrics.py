@@ -50,5 +50,6 @@ def install(app: Flask) -> None:
         access_log.info("request", extra={
             "method": request.method, "path": request.path, "route": route, "status": response.status_code,
             "duration_ms": round(elapsed * 1000, 2), "remote_addr": request.remote_addr,
-            "bytes": response.calculate_content_length()})
+            # A streamed body (archive download, export) has no length yet: asking would buffer all of it first.
+            "bytes": None if response.is_streamed else response.calculate_content_length()})
         return response

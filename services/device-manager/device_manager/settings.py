@@ -41,6 +41,7 @@ class Settings:
     page_size_max: int
     max_body_bytes: int
     bulk_max: int
+    export_batch_rows: int  # rows per streamed chunk (a Parquet row group) of /exports
     # series and archive (telemetry queries and raw archive endpoints)
     series_backend: str  # postgres | influxdb
     influxdb_url: str | None
@@ -81,6 +82,7 @@ def load(env: Env | None = None) -> Settings:
         page_size_max=env.int("PAGE_SIZE_MAX", 500),
         max_body_bytes=env.int("MAX_BODY_BYTES", 2 * 1024 * 1024),
         bulk_max=env.int("BULK_MAX", 1000),
+        export_batch_rows=env.int("EXPORT_BATCH_ROWS", 10_000),
         series_backend=env.str("SERIES_BACKEND", "postgres"),
         **store_fields(env),
     )

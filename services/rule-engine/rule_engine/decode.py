@@ -27,6 +27,8 @@ def decode(body: bytes) -> Input:
         if not isinstance(payload, dict):
             raise TypeError("body.body is not an object")
         if d["msg_type"] == "telemetry":
+            if d.get("derived"):  # metering (issue 13): derived power is evaluated like measured values
+                payload = {**payload, "measurements": [*payload.get("measurements", ()), *d["derived"]]}
             _check_measurements(payload.get("measurements"))
         return Input("msg", d["device_id"], d["device_type"], int(d["epoch"]), int(d["seq"]), parse_time(d["ts"]),
                      parse_time(d["received_at"]), d["msg_type"], str(d["msg_id"]), payload)

@@ -37,29 +37,42 @@ class IngestMessage:
     received_at: str
     source: str  # "mqtt" | "http"
     body: dict[str, Any]
+    # Values the collector computed from the body (power, spec "Backend-computed values"), shaped like measurements
+    # ({ts, type, val, unit}); kept apart from `body` so the raw archive stays exactly what the device sent.
+    derived: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_envelope(cls, env: Envelope, *, device_type: str, epoch: int, source: str,
-                      received_at: datetime | None = None) -> IngestMessage:
+                      received_at: datetime | None = None, derived: tuple[dict[str, Any], ...] = ()
+                      ) -> IngestMessage:
         """Wrap a validated envelope with its id, epoch and receipt time."""
         now = (received_at or datetime.now(UTC)).isoformat()
         return cls(message_id(env.device_id, epoch, env.seq), env.device_id, device_type, env.msg_type,
-                   env.ts.isoformat(), env.seq, epoch, now, source, env.body)
+                   env.ts.isoformat(), env.seq, epoch, now, source, env.body, derived)
 
     def encode(self) -> bytes:
-        """Serialise for the broker."""
-        return orjson.dumps({
-            "msg_id": self.msg_id, "device_id": self.device_id, "device_type": self.device_type,
-            "msg_type": self.msg_type, "ts": self.ts, "seq": self.seq, "epoch": self.epoch,
-            "received_at": self.received_at, "source": self.source, "body": self.body,
-        })
+        """Serialise for the broker; `derived` only when there is any, so consumers that predate it see no change."""
+        d = {"msg_id": self.msg_id, "device_id": self.device_id, "device_type": self.device_type,
+             "msg_type": self.msg_type, "ts": self.ts, "seq": self.seq, "epoch": self.epoch,
+             "received_at": self.received_at, "source": self.source, "body": self.body}
+        if self.derived:
+            d["derived"] = self.derived
+        return orjson.dumps(d)
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        """Measured and derived values together, as consumers of series (stores, rules, exports) want them."""
+        measured = self.body.get("measurements")
+        measured = measured if isinstance(measured, list) else []
+        return [*measured, *self.derived] if self.derived else measured
 
     @classmethod
     def decode(cls, raw: bytes) -> IngestMessage:
         """Parse a broker message; raises ValueError/KeyError/TypeError on a foreign payload."""
         d = orjson.loads(raw)
         return cls(str(d["msg_id"]), d["device_id"], d["device_type"], d["msg_type"], d["ts"], int(d["seq"]),
-                   int(d["epoch"]), d["received_at"], d["source"], dict(d["body"]))
+                   int(d["epoch"]), d["received_at"], d["source"], dict(d["body"]),
+                   tuple(dict(m) for m in d.get("derived") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +116,11 @@ class BridgedMessage:
         return cls(str(d["device_id"]), str(d["device_type"]), d["registration"], str(d["msg_type"]), str(d["ts"]),
                    int(d["seq"]), str(d["source"]), str(d["received_at"]), bool(d["redelivered"]), dict(d["body"]))
 
-    def accepted(self, epoch: int) -> IngestMessage:
-        """The sequenced message the writers and the rule engine receive."""
+    def accepted(self, epoch: int, derived: tuple[dict[str, Any], ...] = ()) -> IngestMessage:
+        """The sequenced message the writers and the rule engine receive (with the values derived from it)."""
         return IngestMessage(message_id(self.device_id, epoch, self.seq), self.device_id, self.device_type,
-                             self.msg_type, self.ts, self.seq, epoch, self.received_at, self.source, self.body)
+                             self.msg_type, self.ts, self.seq, epoch, self.received_at, self.source, self.body,
+                             derived)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ class Entry(NamedTuple):
 
 
 class DeviceSource(Protocol):
-    """Where devices are registered (collector.repository.PostgresDevices)."""
+    """Where devices are registered (collector.edge.repository.PostgresDevices)."""
 
     def all(self) -> dict[str, Entry]:
         """Every registered device."""
@@ -35,7 +35,7 @@ class DeviceSource(Protocol):
 
 
 class DeviceDirectory:
-    """Implements collector.service.Directory over a DeviceSource."""
+    """Implements collector.edge.service.Directory over a DeviceSource."""
 
     def __init__(self, source: DeviceSource, *, ttl: float = 30.0, miss_interval: float = 3.0):
         self._source = source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from collector import metrics
+from collector.metering import power
 from collector.sequencing.consumer import GROUP, SequencerHandler
 from collector.sequencing.repository import PostgresSeqStore
 from collector.sequencing.service import Sequencer
@@ -24,7 +25,8 @@ class SequencerStage:
         self.publisher = ConfirmPublisher(settings.amqp_url, name="collector-sequencer",
                                           max_unconfirmed=settings.publish_window)
         self.sequencer = Sequencer(self.publisher, PostgresSeqStore(db), metrics.SequencerObserver(),
-                                   partitions=settings.ingest_partitions, reboot_uptime_s=settings.reboot_uptime_s)
+                                   partitions=settings.ingest_partitions, reboot_uptime_s=settings.reboot_uptime_s,
+                                   derive=power.derive if settings.metering_derive else None)  # metering (issue 13)
         self.consumer = PartitionedConsumer(
             settings.amqp_url, SequencerHandler(self.sequencer, self.publisher),
             PartitionSettings(GROUP, settings.ingest_partitions, topology.ingest_queue,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -83,13 +83,15 @@ class Sequencer:
     """Judges messages and publishes the accepted ones; not thread-safe (one consumer thread drives it)."""
 
     def __init__(self, publisher: Publisher, store: SeqStore, observer: Observer, *, partitions: int,
-                 reboot_uptime_s: int, seen_interval: float = 1.0):
+                 reboot_uptime_s: int, seen_interval: float = 1.0,
+                 derive: Callable[[dict], tuple[dict, ...]] | None = None):
         self._publisher = publisher
         self._store = store
         self._observer = observer
         self._reboot_uptime_s = reboot_uptime_s
         self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
         self._partitions = partitions
+        self._derive = derive  # metering (issue 13): derived power published with the accepted telemetry
         self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic, partitions=partitions)
 
     def state(self, device_id: str) -> DeviceSeq | None:
@@ -151,7 +153,8 @@ class Sequencer:
             if not msg.redelivered:  # a broker's redelivery after a restart is old news, not a sign of life
                 self._seen.note(msg.device_id, msg.device_type, "duplicate")
             return
-        accepted = msg.accepted(verdict.epoch if verdict else 0)
+        derived = self._derive(msg.body) if self._derive and msg.msg_type == "telemetry" else ()
+        accepted = msg.accepted(verdict.epoch if verdict else 0, derived)
         if verdict is not None and verdict.status is Status.GAP:
             self._publish_gap(accepted, verdict)
         batch.expect()

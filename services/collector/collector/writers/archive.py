@@ -136,7 +136,7 @@ class ArchiveWriter:
                 with self._index.begin(sorted(items)) as tx:
                     fresh = {msg_id: item for msg_id, item in items.items() if msg_id not in tx.archived}
                     metrics.SKIPPED.labels(WRITER, "duplicate").inc(len(items) - len(fresh))
-                    lines = [Line(msg_id, i.msg.device_id, i.msg.msg_type, i.ts, i.msg.seq, i.msg.encode())
+                    lines = [Line(msg_id, i.msg.device_id, i.msg.msg_type, i.ts, i.msg.seq, _as_sent(i))
                              for msg_id, i in fresh.items()]
                     objects = build_objects(lines, self._window_s, self._gzip)
                     tx.record(objects)  # first, so a racing replica blocks here instead of writing a copy
@@ -155,3 +155,8 @@ class ArchiveWriter:
             raise first
         metrics.WRITTEN.labels(WRITER, "objects").inc(len(objects))
         metrics.WRITTEN.labels(WRITER, "lines").inc(sum(len(obj.lines) for obj in objects))
+
+
+def _as_sent(item: Decoded) -> bytes:
+    """The message without derived values (metering, issue 13): the archive is the record of what devices sent."""
+    return (replace(item.msg, derived=()) if item.msg.derived else item.msg).encode()

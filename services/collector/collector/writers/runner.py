@@ -23,9 +23,10 @@ from iothub.rabbit.consumer import BatchHandler
 from iothub.settings import SettingsError
 
 log = logging.getLogger(__name__)
-WRITERS = ("series", "archive", "state", "dead_letters")
+WRITERS = ("series", "archive", "state", "dead_letters", "energy")
 QUEUES = {"series": topology.SERIES_QUEUE.name, "archive": topology.ARCHIVE_QUEUE.name,
-          "state": topology.STATE_QUEUE.name, "dead_letters": topology.DEAD_LETTER_QUEUE.name}
+          "state": topology.STATE_QUEUE.name, "dead_letters": topology.DEAD_LETTER_QUEUE.name,
+          "energy": topology.ENERGY_QUEUE.name}  # energy: metering (issue 13)
 RETENTION_INTERVAL = 3600.0
 RETENTION_RETRY = 60.0
 
@@ -107,6 +108,10 @@ def build_handler(name: str, settings: Settings, db: Database) -> tuple[BatchHan
         return StateWriter(PostgresStateStore(db)), []
     if name == "dead_letters":
         return DeadLetterRecorder(PostgresDeadLetterStore(db)), []
+    if name == "energy":  # metering (issue 13)
+        from collector.writers.energy_build import build_energy_writer
+
+        return build_energy_writer(settings, db), []
     raise SettingsError(f"unknown writer {name!r} ({', '.join(WRITERS)})")
 
 

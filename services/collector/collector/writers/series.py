@@ -56,8 +56,8 @@ def to_record(msg: IngestMessage, ts: datetime, now: datetime | None = None) -> 
     """Validate a telemetry body into a record; raises Rejected when it holds no usable measurements."""
     if ts > (now or datetime.now(UTC)) + MAX_FUTURE:
         raise Rejected("bad_timestamp", f"ts {msg.ts[:40]} is more than {MAX_FUTURE} ahead of the collector")
-    items = msg.body.get("measurements")
-    if not isinstance(items, list) or not items:
+    items = msg.readings  # measured and derived (metering, issue 13)
+    if not items:
         raise Rejected("bad_value", "telemetry without measurements")
     readings = []
     for i, item in enumerate(items):

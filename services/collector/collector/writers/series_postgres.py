@@ -69,7 +69,7 @@ class PostgresSeriesStore:
         if not keep:
             return 0
         rows = [(r.msg.device_id, r.ts, r.msg.msg_id, r.msg.device_type, r.msg.epoch, r.msg.seq,
-                 orjson.dumps(_with_units(r.msg.body["measurements"])).decode(), r.received_at) for r in keep]
+                 orjson.dumps(_with_units(r.msg.readings)).decode(), r.received_at) for r in keep]
         self.ensure_partitions({r.ts.date() for r in keep})
         try:
             inserted = self._insert(rows)

@@ -24,6 +24,9 @@ BLUEPRINTS = [
     "device_manager.api.raw",
     "device_manager.api.dead_letters",
     "device_manager.api.stats",
+    # metering (issue 13)
+    "device_manager.api.energy",
+    "device_manager.api.exports",
 ]
 
 

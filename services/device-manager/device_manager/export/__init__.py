@@ -1,0 +1,1 @@
+"""Streamed data export (telemetry and energy) as CSV or Parquet."""

@@ -1,0 +1,115 @@
+"""Energy reports from stored buckets (the collector integrates them, docs/metering.md): periods, units, coverage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+RESOLUTIONS = ("hour", "day", "month")
+UNITS = {"Wh": 1.0, "kWh": 1000.0}
+QUANTITIES = ("consumed", "regenerated", "apparent", "reactive")
+MAX_PERIODS = 10_000
+HOUR = timedelta(hours=1)
+
+
+class EnergyQueryError(ValueError):
+    """A report the API must refuse with 422; `field` names the offending parameter."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Sums:
+    """Energy in Wh (VAh, varh) and the sample-backed seconds of one period or range."""
+
+    consumed: float = 0.0
+    regenerated: float = 0.0
+    apparent: float = 0.0
+    reactive: float = 0.0
+    covered_s: float = 0.0
+
+
+def period_start(t: datetime, resolution: str) -> datetime:
+    """The UTC hour, day or month holding t."""
+    t = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if resolution == "hour":
+        return t
+    t = t.replace(hour=0)
+    return t if resolution == "day" else t.replace(day=1)
+
+
+def next_period(t: datetime, resolution: str) -> datetime:
+    """Start of the period after the one starting at t."""
+    if resolution == "hour":
+        return t + HOUR
+    if resolution == "day":
+        return t + timedelta(days=1)
+    return t.replace(year=t.year + t.month // 12, month=t.month % 12 + 1)
+
+
+def bounds(start: datetime | None, end: datetime | None, resolution: str,
+           now: datetime | None = None) -> tuple[datetime, datetime]:
+    """A validated [start, end) of whole UTC hours; default the 24 hours up to the current hour's end."""
+    if resolution not in RESOLUTIONS:
+        raise EnergyQueryError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
+    end = end or period_start(now or datetime.now(UTC), "hour") + HOUR
+    start = start or end - timedelta(days=1)
+    for name, t in (("start", start), ("end", end)):
+        if t != period_start(t, "hour"):  # buckets nest in whole hours, so coverage and sums are exact
+            raise EnergyQueryError(name, "must be a whole UTC hour")
+    if start >= end:
+        raise EnergyQueryError("start", "must be before end")
+    count, t = 0, period_start(start, resolution)
+    while t < end:
+        count, t = count + 1, next_period(t, resolution)
+        if count > MAX_PERIODS:
+            raise EnergyQueryError("end", f"more than {MAX_PERIODS} periods; use a coarser resolution")
+    return start, end
+
+
+def report(sums: dict[datetime, Sums], start: datetime, end: datetime, resolution: str, unit: str,
+           devices: int) -> dict:
+    """Every period of the range (empty ones too), scaled to the unit, with coverage per device-second."""
+    scale, empty = UNITS[unit], Sums()
+    intervals = []
+    t = period_start(start, resolution)
+    while t < end:
+        nxt = next_period(t, resolution)
+        lo, hi = max(t, start), min(nxt, end)
+        got = sums.get(t, empty)
+        intervals.append({"start": lo, "end": hi, **_scaled(got, scale, (hi - lo).total_seconds() * devices)})
+        t = nxt
+    # Periods outside [start, end) are never asked for (bounds() keeps start and end on whole hours).
+    total = Sums(*(sum(column) for column in zip(*(_tuple(s) for s in sums.values()), strict=True))) if sums \
+        else empty
+    return {"start": start, "end": end, "resolution": resolution, "unit": unit, "units": units_of(unit),
+            "devices": devices, "total": _scaled(total, scale, (end - start).total_seconds() * devices),
+            "intervals": intervals}
+
+
+def units_of(unit: str) -> dict[str, str]:
+    """Unit of each quantity: active Wh/kWh, apparent VAh/kVAh, reactive varh/kvarh."""
+    prefix = "k" if unit == "kWh" else ""
+    return {"active": f"{prefix}Wh", "apparent": f"{prefix}VAh", "reactive": f"{prefix}varh"}
+
+
+def register(sums: Sums, unit: str) -> dict:
+    """Cumulative registers in the unit."""
+    scale = UNITS[unit]
+    return {"unit": unit, "units": units_of(unit), "consumed": sums.consumed / scale,
+            "regenerated": sums.regenerated / scale, "net": (sums.consumed - sums.regenerated) / scale,
+            "apparent": sums.apparent / scale, "reactive": sums.reactive / scale}
+
+
+def _tuple(s: Sums) -> tuple[float, ...]:
+    return s.consumed, s.regenerated, s.apparent, s.reactive, s.covered_s
+
+
+def _scaled(s: Sums, scale: float, span_s: float) -> dict:
+    return {"consumed": s.consumed / scale, "regenerated": s.regenerated / scale,
+            "net": (s.consumed - s.regenerated) / scale, "apparent": s.apparent / scale,
+            "reactive": s.reactive / scale, "covered_s": s.covered_s,
+            "coverage": min(1.0, s.covered_s / span_s) if span_s > 0 else 0.0}
