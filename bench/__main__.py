@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--collector", choices=("stages", "one-process"), default="stages",
                    help="stages: one process per collector stage, as `make run` starts them; one-process: every "
                         "stage in one `python -m collector` (the shape before the stage split); default stages")
+    p.add_argument("--no-derive", action="store_true",
+                   help="run with METERING_DERIVE=false: no derived power published with accepted telemetry (the "
+                        "energy writer then derives it from the body), to measure what derivation costs")
     p.add_argument("--keep-going", action="store_true",
                    help="ramp mode: run every step even after one is not sustained (the headline stays the last "
                         "sustained step of the unbroken run from the first)")
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     out = (args.out or ROOT / "bench" / "out" / started.strftime("%Y%m%dT%H%M%SZ")).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    stack = Stack(out / "stack")
+    stack = Stack(out / "stack", derive=not args.no_derive)
     try:
         stack.start_infra()
         baseline = bench_bare(stack.mqtt.port, [f"base-{i}" for i in range(100)],

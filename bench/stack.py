@@ -29,6 +29,7 @@ class Stack:
     mqtt: procs.Server | None = None
     s3: procs.Server | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    derive: bool = True  # METERING_DERIVE: derived power published with accepted telemetry (docs/metering.md)
 
     @property
     def db_name(self) -> str:
@@ -58,7 +59,7 @@ class Stack:
             "MQTT_CLIENT_ID": f"bench-collector-{self.run_id}", "HTTP_INGEST_ENABLED": "false",
             "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3",
             "S3_ENDPOINT": f"127.0.0.1:{self.s3.port}", "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "benchbench",
-            "S3_BUCKET": "iot-data", "S3_SECURE": "false",
+            "S3_BUCKET": "iot-data", "S3_SECURE": "false", "METERING_DERIVE": str(self.derive).lower(),
         }
 
     # One process per collector stage, as `make run` starts them: the report charges CPU to each by name.
