@@ -28,7 +28,7 @@ def _dc(dev: str, seq: int) -> dict:
 def test_edge_publishes_derived_power_when_switched_on(start_edge, device, make_device, tap, derive):
     edge = start_edge(METERING_DERIVE=str(derive).lower())
     dev = make_device()
-    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}"])
+    out = tap(topology.TELEMETRY_EXCHANGE, [f"*.*.{dev}.*"])
     sent = _dc(dev, 1)
     device.send(dev, sent)
     wait_for(lambda: len(out.drain()) >= 1, what="the datagram")
@@ -64,8 +64,16 @@ def test_series_stores_derived_values_and_the_archive_keeps_the_device_message(w
         "voltage_ac": (25_000, "V"), "current_ac": (100, "A"), "pf": (0.8, ""), "power_active": (2e6, "W"),
         "power_apparent": (2.5e6, "VA"), "power_reactive": (pytest.approx(1.5e6), "var")}
     archive = kit.settings(WRITERS="archive", ARCHIVE_BACKEND="filesystem").archive_dir
-    files = wait_for(lambda: list(Path(archive).rglob(f"{device}/**/*.ndjson*")), timeout=20, what="archive")
-    raw = files[0].read_bytes()
-    line = orjson.loads((gzip.decompress(raw) if files[0].suffix == ".gz" else raw).splitlines()[0])
+
+    def archived() -> list[dict]:
+        """The device's lines in the shared archive objects (docs/archive.md)."""
+        lines = []
+        for path in Path(archive).rglob("raw/**/*.ndjson*"):
+            raw = path.read_bytes()
+            lines += [d for d in map(orjson.loads, (gzip.decompress(raw) if path.suffix == ".gz" else raw)
+                                     .splitlines()) if d["device_id"] == device]
+        return lines
+
+    line = wait_for(archived, timeout=20, what="archive")[0]
     assert line["body"] == msg.body and "derived" not in line
     assert now - timedelta(minutes=1) < datetime.fromisoformat(line["ts"])
