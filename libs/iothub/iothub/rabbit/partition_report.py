@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pika
 from prometheus_client import Gauge
@@ -62,7 +63,10 @@ class PartitionReporter:
             channel = conn.channel()
             while not self._stop.is_set():
                 report(channel, self._queues)
-                conn.sleep(self._interval)
+                # Short slices that service heartbeats, so stop() returns at once rather than after an interval.
+                deadline = time.monotonic() + self._interval
+                while not self._stop.is_set() and time.monotonic() < deadline:
+                    conn.process_data_events(time_limit=0.2)
         finally:
             if conn.is_open:
                 conn.close()
