@@ -132,7 +132,7 @@ def _quantile(text: str, q: float) -> float:
 
 def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_device: int,
                     publishers: int, workdir: Path, *, fanout: str = "all") -> dict:
-    """Rate, latency, CPU and RSS of `python -m collector` (ingest edge only) on the same workload."""
+    """Rate, latency, CPU and RSS of `python -m collector` (edge and sequencer in one process, no writers)."""
     metrics_port = procs.free_port()
     env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url,
            "MQTT_PORT": str(port), "MQTT_CLIENT_ID": "bench-collector", "METRICS_PORT": str(metrics_port),
