@@ -46,7 +46,8 @@ def _backlog(amqp_url: str) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         channel = conn.channel()
-        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.RULE_ENGINE_QUEUE, topology.NOTIFIER_QUEUE)
+        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.NOTIFIER_QUEUE,
+                 *(topology.rule_engine_queue(p) for p in range(topology.DEFAULT_PARTITIONS)))
         return sum(channel.queue_declare(q.name, passive=True).method.message_count for q in names)
     finally:
         conn.close()
