@@ -6,6 +6,7 @@ import gzip
 import io
 import subprocess
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pika
@@ -13,8 +14,10 @@ import pytest
 from minio import Minio
 
 from iothub import topology
+from iothub.contract.ingest import SeenNotice
 from tests.faults.ledger import compare
 from tests.support.poll import wait_for
+from tests.support.services import service
 from tests.support.webhook import signature_ok
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -131,6 +134,48 @@ FAULTS = {
     "mosquitto_restart": _restart_mosquitto,
     "rule_engine_and_notifier_sigkill": _kill_rule_engine_and_notifier,
 }
+
+
+def _nudge_partitions(amqp_url: str) -> None:
+    """A seen notice of a filler device straight into every rule-engine partition (nothing else reads them):
+    replicas hand over only partitions that deliver (iothub.rabbit.partitioned)."""
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = conn.channel()
+        now = datetime.now(UTC).isoformat()
+        for p in range(topology.DEFAULT_PARTITIONS):
+            notice = SeenNotice(f"filler-p{p}", "filler", "duplicate", now)
+            channel.basic_publish("", topology.rule_engine_queue(p).name, notice.encode())
+    finally:
+        conn.close()
+
+
+def _owners(db) -> dict[int, int]:
+    """Partition -> pid of the rule-engine replica that acquired it last (owner is "host:pid")."""
+    with db.transaction() as cur:
+        cur.execute("SELECT partition, owner FROM rule_engine_partitions")
+        return {p: int(owner.rsplit(":", 1)[1]) for p, owner in cur.fetchall()}
+
+
+def test_sigkill_of_a_rule_engine_replica_mid_stream_loses_and_duplicates_nothing(fault_stack, db, tmp_path):
+    first = fault_stack.services["rule-engine"]
+    second = fault_stack.services["rule-engine-2"] = service("rule-engine", fault_stack.env, tmp_path)
+    second.name = "rule-engine-2"  # its own log files
+    second.start(timeout=60)
+    pids = {first.proc.pid: first, second.proc.pid: second}
+    wait_for(lambda: _nudge_partitions(fault_stack.env["AMQP_URL"]) or set(_owners(db).values()) == set(pids),
+             timeout=60, what="both replicas own partitions")
+    victim = pids[_owners(db)[topology.partition_of(fault_stack.devices[0], topology.DEFAULT_PARTITIONS)]]
+    survivor = first if victim is second else second
+
+    def kill(stack) -> None:
+        victim.kill()  # mid-stream: its partitions fail over to the survivor by themselves
+        wait_for(lambda: set(_owners(db).values()) == {survivor.proc.pid}, timeout=60,
+                 what="the survivor owns every partition")
+
+    acked = fault_stack.publish_stream(PER_DEVICE, kill, rate=100.0)
+    assert len(acked) == PER_DEVICE * len(fault_stack.devices)
+    _assert_exactly_once(fault_stack, db, acked)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
