@@ -192,7 +192,8 @@ def _drop_queues(amqp_url: str) -> None:
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         ch = conn.channel()
-        for queue in (topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, topology.RULE_ENGINE_QUEUE):
+        rule_engine = [topology.rule_engine_queue(p) for p in range(topology.DEFAULT_PARTITIONS)]
+        for queue in (topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, *rule_engine):
             ch.queue_delete(queue.name)
     finally:
         conn.close()

@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
+
 from iothub import topology  # noqa: E402
 from iothub.contract.ingest import IngestMessage, message_id  # noqa: E402
 from iothub.rabbit import BatchConsumer, ConfirmPublisher, ConsumerConfig  # noqa: E402
@@ -94,11 +96,18 @@ def bench_in_process(repeats: int, per_device: int) -> dict[str, list[float]]:
     return out
 
 
+# The baseline's own queue: every accepted message, as the rule engine's partitions receive them together.
+BASELINE = topology.Queue("bench.rules.baseline", ((topology.TELEMETRY_EXCHANGE, "#"),))
+
+
 def _publish(amqp_url: str, bodies: list[bytes]) -> None:
-    pub = ConfirmPublisher(amqp_url, name="bench-feeder").start()
+    pub = ConfirmPublisher(amqp_url, name="bench-feeder", partitions=topology.DEFAULT_PARTITIONS).start()
     done = threading.Semaphore(0)
     for body in bodies:
-        pub.publish(topology.TELEMETRY_EXCHANGE, "telemetry.bench.x", body, lambda ok: done.release())
+        d = orjson.loads(body)
+        key = topology.telemetry_key("telemetry", d["device_type"], d["device_id"],
+                                     topology.partition_of(d["device_id"], topology.DEFAULT_PARTITIONS))
+        pub.publish(topology.TELEMETRY_EXCHANGE, key, body, lambda ok: done.release())
     for _ in bodies:
         done.acquire()
     pub.stop()
@@ -109,8 +118,9 @@ def _purge_other_queues(amqp_url: str) -> None:
 
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
-    topology.declare(ch)
-    for queue in topology.QUEUES:
+    topology.declare(ch, topology.DEFAULT_PARTITIONS)
+    topology.declare_queue(ch, BASELINE)
+    for queue in (*topology.QUEUES, *topology.partition_queues(topology.DEFAULT_PARTITIONS), BASELINE):
         ch.queue_purge(queue.name)
     conn.close()
 
@@ -138,7 +148,7 @@ def bench_consumer(repeats: int, per_device: int) -> dict[str, list[float]]:
                              r.device_type if r.scope == "device_type" else None, r.metric, r.operator, r.threshold,
                              r.clear_hysteresis, r.renotify_seconds))
         db.close()
-        queue = topology.RULE_ENGINE_QUEUE.name
+        queue = BASELINE.name
         for r in range(repeats):
             bodies = make_bodies(per_device, 100 + r, time.time() - 3600)
             n, total = len(bodies) * len(METRICS), len(bodies)
@@ -162,12 +172,12 @@ def bench_consumer(repeats: int, per_device: int) -> dict[str, list[float]]:
             time.sleep(1)  # let the consumer close before the queue is refilled
             _purge_other_queues(amqp_url)
             _publish(amqp_url, bodies)
-            app = RuleEngineApp(engine_settings(dsn, amqp_url, batch_size=500, batch_wait=0.1, prefetch=2000,
+            app = RuleEngineApp(engine_settings(dsn, amqp_url, batch_size=500, prefetch=250,
                                                 sweep_interval_s=1.0, log_level="WARNING"))
             last = per_device - 1
             started, cpu = time.perf_counter(), time.process_time()
             app.start()
-            while not app.leading.is_set():
+            while not app.serving.is_set():
                 time.sleep(0.01)
             while sum(1 for p in list(app.service.evaluator.progress.values())
                       if p.epoch == 100 + r and p.seq == last) < DEVICES:

@@ -111,7 +111,7 @@ def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook, request
         "S3_SECRET_KEY": "testtest", "S3_BUCKET": f"faults-{uid}", "ARCHIVE_WINDOW_S": "60",
         "WRITER_BATCH_WAIT": "0.05", "RULES_MIN_RELOAD_S": "0.2", "NOTIFY_BACKOFF_BASE": "0.05",
         "NOTIFY_BACKOFF_CAP": "0.5", "NOTIFY_POLL_INTERVAL": "0.1", "WEBHOOK_TIMEOUT": "1",
-        "NOTIFY_MAX_ATTEMPTS": "20",
+        "NOTIFY_MAX_ATTEMPTS": "20", "RULE_REBALANCE_INTERVAL": "1",
     }
     devices = [f"flt-{uid}-{i}" for i in range(8)]
     with db.transaction() as cur:

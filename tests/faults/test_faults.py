@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pika
 import pytest
 
 from iothub import topology
+from iothub.contract.ingest import SeenNotice
 from tests.faults.ledger import compare
 from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
-from tests.support.services import metric_value
+from tests.support.services import metric_value, service
 from tests.support.webhook import signature_ok
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -35,8 +37,9 @@ def _backlog(amqp_url: str) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         channel = conn.channel()
-        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, topology.RULE_ENGINE_QUEUE,
-                 topology.NOTIFIER_QUEUE, *(topology.ingest_queue(p) for p in range(topology.DEFAULT_PARTITIONS)))
+        names = (topology.SERIES_QUEUE, topology.ARCHIVE_QUEUE, topology.STATE_QUEUE, topology.NOTIFIER_QUEUE,
+                 *(topology.ingest_queue(p) for p in range(topology.DEFAULT_PARTITIONS)),
+                 *(topology.rule_engine_queue(p) for p in range(topology.DEFAULT_PARTITIONS)))
         return sum(channel.queue_declare(q.name, passive=True).method.message_count for q in names)
     finally:
         conn.close()
@@ -150,6 +153,20 @@ def _partition_owners(amqp_url: str) -> int:
         conn.close()
 
 
+def _nudge_partitions(amqp_url: str) -> None:
+    """A seen notice of a filler device straight into every rule-engine partition (nothing else reads them):
+    replicas hand over only partitions that deliver (iothub.rabbit.partitioned)."""
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = conn.channel()
+        now = datetime.now(UTC).isoformat()
+        for p in range(topology.DEFAULT_PARTITIONS):
+            notice = SeenNotice(f"filler-p{p}", "filler", "duplicate", now)
+            channel.basic_publish("", topology.rule_engine_queue(p).name, notice.encode())
+    finally:
+        conn.close()
+
+
 STAGED_FAULTS = {
     "bridge_sigkill": _kill_one_bridge,
     "sequencer_sigkill": _kill_a_sequencer,
@@ -161,6 +178,34 @@ STAGED_FAULTS = {
 @pytest.mark.parametrize("platform_shape", ["staged"], indirect=True)
 def test_scaled_out_stages_killed_mid_stream_lose_and_duplicate_nothing(fault_stack, db, fault, platform_shape):
     acked = fault_stack.publish_stream(PER_DEVICE, STAGED_FAULTS[fault])
+    assert len(acked) == PER_DEVICE * len(fault_stack.devices)
+    _assert_exactly_once(fault_stack, db, acked)
+
+
+def _owners(db) -> dict[int, int]:
+    """Partition -> pid of the rule-engine replica that acquired it last (owner is "host:pid")."""
+    with db.transaction() as cur:
+        cur.execute("SELECT partition, owner FROM rule_engine_partitions")
+        return {p: int(owner.rsplit(":", 1)[1]) for p, owner in cur.fetchall()}
+
+
+def test_sigkill_of_a_rule_engine_replica_mid_stream_loses_and_duplicates_nothing(fault_stack, db, tmp_path):
+    first = fault_stack.services["rule-engine"]
+    second = fault_stack.services["rule-engine-2"] = service("rule-engine", fault_stack.env, tmp_path)
+    second.name = "rule-engine-2"  # its own log files
+    second.start(timeout=60)
+    pids = {first.proc.pid: first, second.proc.pid: second}
+    wait_for(lambda: _nudge_partitions(fault_stack.env["AMQP_URL"]) or set(_owners(db).values()) == set(pids),
+             timeout=60, what="both replicas own partitions")
+    victim = pids[_owners(db)[topology.partition_of(fault_stack.devices[0], topology.DEFAULT_PARTITIONS)]]
+    survivor = first if victim is second else second
+
+    def kill(stack) -> None:
+        victim.kill()  # mid-stream: its partitions fail over to the survivor by themselves
+        wait_for(lambda: set(_owners(db).values()) == {survivor.proc.pid}, timeout=60,
+                 what="the survivor owns every partition")
+
+    acked = fault_stack.publish_stream(PER_DEVICE, kill, rate=100.0)
     assert len(acked) == PER_DEVICE * len(fault_stack.devices)
     _assert_exactly_once(fault_stack, db, acked)
 

@@ -18,20 +18,28 @@ from tests.support.poll import wait_for
 def engine_settings(pg_dsn: str, amqp_url: str, **overrides) -> Settings:
     """Fast test settings: short sweeps; rules reload only on a notice (max age far away)."""
     values = {"environment": "development", "log_level": "INFO", "database_url": pg_dsn, "amqp_url": amqp_url,
-              "metrics_port": 0, "batch_size": 200, "batch_wait": 0.05, "prefetch": 1000, "max_attempts": 3,
+              "metrics_port": 0, "batch_size": 200, "prefetch": 100,
+              "ingest_partitions": topology.DEFAULT_PARTITIONS, "rebalance_interval": 0.5,
               "rules_min_reload_s": 0.2, "rules_max_age_s": 600.0, "sweep_interval_s": 0.2, "outbox_batch": 500,
               "outbox_interval_s": 0.5, "outbox_retention_h": 168.0, "db_pool_size": 4,
               "persist_seen_s": 30.0, "offline_max_lag_s": 30.0, "config_refresh_s": 30.0}
     return Settings(**(values | overrides))
 
 
-@pytest.fixture(scope="module")
-def engine(pg_dsn, amqp_url):
-    """The rule engine running in this process (consumer, listener, sweeper, relay)."""
-    app = RuleEngineApp(engine_settings(pg_dsn, amqp_url)).start()
-    wait_for(app.leading.is_set, what="rule engine leading")
+def start_engine(pg_dsn: str, amqp_url: str, *, owns: int = 0, **overrides) -> RuleEngineApp:
+    """A replica in this process, once consuming and owning at least `owns` partitions."""
+    app = RuleEngineApp(engine_settings(pg_dsn, amqp_url, **overrides)).start()
+    wait_for(app.serving.is_set, what="rule engine serving")
     wait_for(app.consumer.connected.is_set, what="rule engine consuming")
     wait_for(app.listener.connected.is_set, what="rules listener")
+    wait_for(lambda: len(app.service.owned) >= owns, timeout=30, what=f"{owns} partitions acquired")
+    return app
+
+
+@pytest.fixture(scope="module")
+def engine(pg_dsn, amqp_url):
+    """The rule engine running in this process (partition consumer, listener, relay), owning every partition."""
+    app = start_engine(pg_dsn, amqp_url, owns=topology.DEFAULT_PARTITIONS)
     yield app
     app.stop()
 
@@ -40,7 +48,8 @@ class Feeder:
     """Publishes collector output (telemetry, gap notices, rule notices) with confirms."""
 
     def __init__(self, amqp_url: str):
-        self.publisher = ConfirmPublisher(amqp_url, name="test-feeder").start()
+        # Declaring the partitions as the sequencer does, so nothing published before an engine starts is dropped.
+        self.publisher = ConfirmPublisher(amqp_url, name="test-feeder", partitions=topology.DEFAULT_PARTITIONS).start()
         self._lock = threading.Lock()
         self.failed = 0
         self.confirmed = 0

@@ -163,9 +163,10 @@ def test_offline_by_silence_and_by_status_then_back_online(engine, feeder, rules
 def test_undecodable_message_is_dead_lettered_with_the_reason(engine, feeder, amqp_url, uid):
     tap = Tap(amqp_url, topology.DEAD_LETTER_EXCHANGE, "")
     try:
-        feeder.raw(topology.TELEMETRY_EXCHANGE, f"telemetry.t1.bad-{uid}", b"{not json", message_id=f"bad-{uid}")
+        key = topology.telemetry_key("telemetry", "t1", f"bad-{uid}", 0)
+        feeder.raw(topology.TELEMETRY_EXCHANGE, key, b"{not json", message_id=f"bad-{uid}")
         found = wait_for(lambda: [p for _, p, _ in tap.drain() if p.message_id == f"bad-{uid}"
-                                  and p.headers[topology.DL_SOURCE] == topology.RULE_ENGINE_QUEUE.name],
+                                  and p.headers[topology.DL_SOURCE] == "rule-engine"],
                          what="dead letter from the rule engine")
         assert found[0].headers[topology.DL_REASON] == "undecodable"
     finally:

@@ -73,7 +73,7 @@ def quorum(*, delivery_limit: int | None = DELIVERY_LIMIT, single_active: bool =
     if delivery_limit is not None:
         args.update({"x-delivery-limit": delivery_limit, "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE})
     if single_active:
-        args["x-single-active-consumer"] = True  # exactly one sequencer owns the partition; the broker fails over
+        args["x-single-active-consumer"] = True  # exactly one replica owns the partition; the broker fails over
     return args
 
 
@@ -92,6 +92,14 @@ def ingest_queue(partition: int) -> Queue:
                  quorum(delivery_limit=PARTITION_DELIVERY_LIMIT, single_active=True))
 
 
+def rule_engine_queue(partition: int) -> Queue:
+    """The rule engine's queue of one partition: the accepted messages and notices of that partition's devices."""
+    # The delivery limit of the ingest partitions: a database outage requeues batches with backoff for minutes.
+    key = f"*.*.*.{partition_key(partition)}"
+    return Queue(f"rule-engine.{partition_key(partition)}", ((TELEMETRY_EXCHANGE, key), (NOTICES_EXCHANGE, key)),
+                 quorum(delivery_limit=PARTITION_DELIVERY_LIMIT, single_active=True))
+
+
 def members_queue(group: str) -> Queue:
     """A queue every replica of a partitioned group holds a consumer on (nothing is ever published to it): its
     consumer count is the number of live replicas, from which each computes its share (iothub.rabbit.partitioned)."""
@@ -104,7 +112,6 @@ ARCHIVE_QUEUE = Queue("collector.archive", ((TELEMETRY_EXCHANGE, "#"),))
 STATE_QUEUE = Queue("collector.state", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "seen.#")))
 # No delivery limit on the dead-letter store's own queue: it would dead-letter into itself.
 DEAD_LETTER_QUEUE = Queue("iot.dead_letters", ((DEAD_LETTER_EXCHANGE, ""),), quorum(delivery_limit=None))
-RULE_ENGINE_QUEUE = Queue("rule-engine.input", ((TELEMETRY_EXCHANGE, "#"), (NOTICES_EXCHANGE, "#")))
 NOTIFIER_QUEUE = Queue("notifier.events", ((EVENTS_EXCHANGE, "#"),))
 
 EXCHANGES = {
@@ -115,7 +122,7 @@ EXCHANGES = {
     RULES_EXCHANGE: "fanout",
     DEAD_LETTER_EXCHANGE: "fanout",
 }
-QUEUES = (SERIES_QUEUE, ARCHIVE_QUEUE, STATE_QUEUE, DEAD_LETTER_QUEUE, RULE_ENGINE_QUEUE, NOTIFIER_QUEUE)
+QUEUES = (SERIES_QUEUE, ARCHIVE_QUEUE, STATE_QUEUE, DEAD_LETTER_QUEUE, NOTIFIER_QUEUE)
 
 # -- metering (issue 13): the energy writer integrates power samples of every telemetry datagram.
 ENERGY_QUEUE = Queue("collector.energy", ((TELEMETRY_EXCHANGE, "telemetry.#"),))
@@ -124,12 +131,17 @@ QUEUES = (*QUEUES, ENERGY_QUEUE)
 
 def declare(channel, partitions: int = 0) -> None:
     """Declare every exchange, queue and binding on a pika BlockingChannel (idempotent); `partitions` > 0 also
-    declares that many ingest partitions (publishers of the ingest exchange must, or a message to an undeclared
-    partition would be confirmed and dropped)."""
+    declares that many ingest and rule-engine partitions (publishers of the ingest exchange and the sequencer must,
+    or a message to a partition not declared yet would be confirmed and dropped)."""
     for name, kind in EXCHANGES.items():
         channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
-    for queue in (*QUEUES, *(ingest_queue(p) for p in range(partitions))):
+    for queue in (*QUEUES, *partition_queues(partitions)):
         declare_queue(channel, queue)
+
+
+def partition_queues(partitions: int) -> list[Queue]:
+    """The ingest and rule-engine queues of that many partitions."""
+    return [make(p) for p in range(partitions) for make in (ingest_queue, rule_engine_queue)]
 
 
 def declare_queue(channel, queue: Queue) -> None:

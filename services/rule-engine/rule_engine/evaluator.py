@@ -25,9 +25,11 @@ class Evaluator:
 
     def __init__(self, index: RuleIndex, states: dict[Key, RuleState] | None = None,
                  progress: dict[str, Progress] | None = None, *, started_at: float = 0.0,
-                 persist_seen_s: float = 30.0):
+                 persist_seen_s: float = 30.0, claimed: dict[str, float] | None = None):
         self.index = index
         self.started_at = started_at  # silence is only counted from here (no false offline after a restart)
+        # Per device, when its partition became ours: the stored last_seen may lag by persist_seen_s.
+        self.claimed: dict[str, float] = claimed or {}
         self.persist_seen_s = persist_seen_s
         self.states: dict[Key, RuleState] = states or {}
         self.progress: dict[str, Progress] = progress or {}
@@ -249,10 +251,13 @@ class Evaluator:
             if not prog.last_seen:
                 continue
             rule = self.index.builtin("offline", device_id, prog.device_type)
-            heard = max(prog.last_seen, self.started_at)
-            if rule is not None and now - heard >= self.index.offline_limit(rule, prog.device_type, device_id):
+            if rule is not None and now - self._heard(device_id, prog) >= self.index.offline_limit(
+                    rule, prog.device_type, device_id):
                 found.append(device_id)
         return found
+
+    def _heard(self, device_id: str, prog: Progress) -> float:
+        return max(prog.last_seen, self.claimed.get(device_id, self.started_at))
 
     def sweep_offline(self, ch: Changes, device_ids: Iterable[str]) -> None:
         """Open (or re-notify) offline events for silent devices."""
@@ -262,7 +267,7 @@ class Evaluator:
             if rule is None or not prog.last_seen:
                 continue
             limit = self.index.offline_limit(rule, prog.device_type, device_id)
-            if ch.now - max(prog.last_seen, self.started_at) >= limit:
+            if ch.now - self._heard(device_id, prog) >= limit:
                 self._offline(ch, device_id, prog.device_type, silent=ch.now - prog.last_seen, limit=limit,
                               last_seen=prog.last_seen, reason="silent", received_at=None)
 

@@ -26,9 +26,9 @@ class LoggingMiddleware:
         """Evaluate a batch and log its event changes."""
         return self._logged("batch", lambda: self._service.handle(inputs), len(inputs))
 
-    def sweep(self) -> Changes:
-        """Run a sweep and log its event changes."""
-        return self._logged("sweep", self._service.sweep, 0)
+    def sweep(self, partition: int) -> Changes:
+        """Run a sweep of a partition and log its event changes."""
+        return self._logged("sweep", lambda: self._service.sweep(partition), 0)
 
     def _logged(self, what: str, call, size: int) -> Changes:
         started = time.perf_counter()

@@ -24,6 +24,7 @@ QUEUE_LAG = Gauge("iothub_rule_engine_queue_lag_seconds", "Now minus received_at
 OUTBOX_BACKLOG = Gauge("iothub_rule_engine_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("iothub_rule_engine_outbox_published_total", "Outbox rows published and confirmed")
 RULES_LOADED = Gauge("iothub_rule_engine_rules_loaded", "Enabled rules in the cache")
+PARTITIONS_OWNED = Gauge("iothub_rule_engine_partitions_owned", "Partitions this replica evaluates now")
 RULE_RELOADS = Gauge("iothub_rule_engine_rules_version", "Rule cache reloads since start")
 
 
@@ -54,10 +55,10 @@ class MetricsMiddleware:
             QUEUE_LAG.set(max(0.0, time.time() - max(inp.received_at for inp in inputs)))
         return changes
 
-    def sweep(self) -> Changes:
-        """Run a sweep and record what it did."""
+    def sweep(self, partition: int) -> Changes:
+        """Run a sweep of a partition and record what it did."""
         started = time.perf_counter()
-        changes = self._service.sweep()
+        changes = self._service.sweep(partition)
         EVALUATION_SECONDS.labels("sweep").observe(time.perf_counter() - started)
         self._record(changes)
         return changes

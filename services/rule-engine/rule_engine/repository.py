@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import orjson
@@ -11,12 +11,10 @@ from psycopg2.extras import execute_values
 
 from iothub import topology
 from iothub.db import Database
-from iothub.errors import Unavailable
 from rule_engine.changes import Changes, Key
 from rule_engine.evaluator import ExpiredCommand
-from rule_engine.leader import FENCE_SQL
 from rule_engine.model import Event, Intervals, Progress, Rule, RuleState
-from rule_engine.service import StaleRules
+from rule_engine.service import Fenced, StaleRules
 
 _RULE_COLUMNS = ("id::text, name, kind, scope, device_id, device_type, metric, operator, threshold, severity, "
                  "message_template, for_seconds, clear_hysteresis, renotify_seconds, cooldown_seconds, params, "
@@ -42,15 +40,22 @@ SELECT d.device_id,
             THEN (c.reported ->> 'hello_interval_s')::float8 END,
        CASE WHEN jsonb_typeof(c.reported -> 'brokers') = 'array' THEN jsonb_array_length(c.reported -> 'brokers') END
 FROM device_configs c JOIN devices d ON d.id = c.device_id WHERE c.reported IS NOT NULL"""
+# Overdue commands of every device: the caller keeps those of its partitions (a device's partition is crc32 of its id,
+# which SQL cannot compute), so each command is expired by its device's owner, which holds that device's rule state.
+_DUE_SQL = """SELECT c.id::text, d.device_id FROM commands c JOIN devices d ON d.id = c.device_id
+WHERE c.status IN ('pending', 'sent') AND c.expires_at < now() ORDER BY c.expires_at LIMIT %s"""
 _EXPIRE_SQL = """
 WITH expired AS (
     UPDATE commands c SET status = 'expired', detail = coalesce(c.detail, 'not acknowledged before expires_at')
-    WHERE c.id IN (SELECT id FROM commands WHERE status IN ('pending', 'sent') AND expires_at < now()
-                   ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)
-      AND c.status IN ('pending', 'sent')
+    WHERE c.id = ANY(%s::uuid[]) AND c.status IN ('pending', 'sent')
     RETURNING c.id, c.device_id, c.cmd, c.expires_at)
 SELECT x.id::text, d.device_id, t.name, x.cmd, extract(epoch FROM x.expires_at)::float8
 FROM expired x JOIN devices d ON d.id = x.device_id JOIN device_types t ON t.id = d.device_type_id"""
+_CLAIM_SQL = """INSERT INTO rule_engine_partitions (partition, generation, owner) VALUES (%s, 1, %s)
+ON CONFLICT (partition) DO UPDATE SET generation = rule_engine_partitions.generation + 1, owner = excluded.owner,
+    acquired_at = now()
+RETURNING generation"""
+_FENCE_SQL = "SELECT partition, generation FROM rule_engine_partitions WHERE partition = ANY(%s) FOR SHARE"
 _INSERT_EVENTS = """INSERT INTO events (id, rule_id, rule_name, rule_kind, device_id, device_type, severity, message,
     status, first_ts, last_ts, count, trigger_values, last_value, resolved_by, resolved_at) VALUES %s"""
 _EVENT_ROW = ("(%s::uuid, %s::uuid, %s, %s, %s, %s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s), %s, %s::jsonb, "
@@ -93,9 +98,15 @@ class PostgresUnitOfWork:
                          (list(event_ids),))
         return dict(self.cur.fetchall())
 
-    def expire_commands(self, limit: int) -> list[ExpiredCommand]:
-        """Expire overdue commands (the API creates them with expires_at; the rule engine owns this sweep)."""
-        self.cur.execute(_EXPIRE_SQL, (limit,))
+    def expire_commands(self, limit: int, mine: Callable[[str], bool]) -> list[ExpiredCommand]:
+        """Expire overdue commands of the devices `mine` accepts (the API sets expires_at; the rule engine sweeps)."""
+        # Several times the limit is read: other partitions' overdue commands come first in the order at times.
+        self.cur.execute(_DUE_SQL, (limit * 8,))
+        ids = [cmd_id for cmd_id, device_id in self.cur.fetchall() if mine(device_id)][:limit]
+        if not ids:
+            return []
+        # The status is re-checked under the row lock: an acknowledgement the API committed meanwhile wins.
+        self.cur.execute(_EXPIRE_SQL, (ids,))
         return [ExpiredCommand(*row) for row in self.cur.fetchall()]
 
     def save(self, ch: Changes) -> None:
@@ -107,12 +118,14 @@ class PostgresUnitOfWork:
 
     def _save(self, ch: Changes) -> None:
         cur = self.cur
-        if ch.inserted:
-            execute_values(cur, _INSERT_EVENTS, [_event_row(e) for e in ch.inserted.values()], _EVENT_ROW, _PAGE)
+        # Updates first: a batch that resolves a stored event and opens the next one must not have both open at
+        # once (events_one_open), which a batch of a partition's backlog easily holds.
         if ch.updated:
             rows = [(e.id, e.severity, e.count, e.last_ts, e.last_value, e.status, e.resolved_by, e.resolved_at)
                     for e in ch.updated.values()]
             execute_values(cur, _UPDATE_EVENTS, rows, _UPDATE_ROW, _PAGE)
+        if ch.inserted:
+            execute_values(cur, _INSERT_EVENTS, [_event_row(e) for e in ch.inserted.values()], _EVENT_ROW, _PAGE)
         if ch.states:
             rows = [(rule_id, device_id, st.pending_since, st.event.id if st.event else None, st.last_value,
                      st.last_notified_at, st.cleared_at) for (rule_id, device_id), st in ch.states.items()]
@@ -135,22 +148,29 @@ def _event_row(e: Event) -> tuple:
 
 
 class PostgresStore:
-    """The Store port on a Database pool; `fence` gives the leader's lock-holding backend pid (None: no fencing)."""
+    """The Store port on a Database pool; partitions are fenced by their generation in rule_engine_partitions."""
 
-    def __init__(self, db: Database, fence: Callable[[], tuple[int, int | None]] | None = None):
+    def __init__(self, db: Database, owner: str = "rule-engine"):
         self.db = db
-        self.fence = fence
+        self.owner = owner
 
     @contextmanager
-    def transaction(self) -> Iterator[PostgresUnitOfWork]:
-        """One transaction; with a fence, it first proves this process still holds the leader lock."""
+    def transaction(self, fence: Mapping[int, int] | None = None) -> Iterator[PostgresUnitOfWork]:
+        """One transaction; it first proves each fenced partition still has the generation we acquired."""
         with self.db.transaction() as cur:
-            if self.fence is not None:
-                key, pid = self.fence()
-                cur.execute(FENCE_SQL, (key, pid or 0))
-                if not cur.fetchone()[0]:
-                    raise Unavailable("rule engine leadership lost")
+            if fence:
+                cur.execute(_FENCE_SQL, (sorted(fence),))
+                stored = dict(cur.fetchall())
+                moved = sorted(p for p, generation in fence.items() if stored.get(p) != generation)
+                if moved:
+                    raise Fenced(f"partitions {moved} were acquired by another replica")
             yield PostgresUnitOfWork(cur)
+
+    def claim(self, partition: int) -> int:
+        """Take a partition over: a new generation, after the previous owner's transaction in flight ended."""
+        with self.db.transaction() as cur:
+            cur.execute(_CLAIM_SQL, (partition, self.owner))
+            return cur.fetchone()[0]
 
     def load_rules(self) -> tuple[list[Rule], dict[str, tuple[int, int]]]:
         """Every rule (the index skips disabled ones) and device-type intervals."""
@@ -168,13 +188,16 @@ class PostgresStore:
             cur.execute(_INTERVALS_SQL + where, () if device_ids is None else (list(device_ids),))
             return {row[0]: (row[1], row[2], row[3]) for row in cur.fetchall() if any(row[1:])}
 
-    def load_state(self) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
-        """Rule state with its open events, and device progress."""
+    def load_state(self, mine: Callable[[str], bool]) -> tuple[dict[Key, RuleState], dict[str, Progress]]:
+        """Rule state with its open events, and device progress, of the devices `mine` accepts."""
+        # Read whole and filtered here: the partition (crc32 of the device id) has no SQL expression.
         states: dict[Key, RuleState] = {}
         with self.db.transaction() as cur:
             cur.execute(_STATE_SQL)
             for row in cur.fetchall():
                 rule_id, device_id, pending, last_value, notified, cleared = row[:6]
+                if not mine(device_id):
+                    continue
                 event = None
                 if row[6] is not None:
                     event = Event(row[6], rule_id, row[7], row[8], device_id, row[9], row[10], row[11], row[13],
@@ -183,5 +206,5 @@ class PostgresStore:
                 states[(rule_id, device_id)] = RuleState(pending, event, last_value, notified, cleared)
             cur.execute(_PROGRESS_SQL)
             progress = {row[0]: Progress(row[1], row[2], row[3], row[4] & 0xFFFFFFFFFFFFFFFF, row[5], row[6], row[7],
-                                         row[5]) for row in cur.fetchall()}
+                                         row[5]) for row in cur.fetchall() if mine(row[0])}
         return states, progress

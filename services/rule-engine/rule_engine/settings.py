@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iothub import topology
 from iothub.settings import Env, service_fields
 
 
@@ -17,12 +18,12 @@ class Settings:
     amqp_url: str
     metrics_port: int
     batch_size: int
-    batch_wait: float
-    prefetch: int
-    max_attempts: int
+    prefetch: int  # per partition (AMQP messages; a bundle counts once)
+    ingest_partitions: int  # the sequencer's partitions, which the rule engine's mirror: must be the same number
+    rebalance_interval: float  # how often a replica checks it holds no more than its share of partitions
     rules_min_reload_s: float  # debounce of iot.rules notices
     rules_max_age_s: float  # reload regardless after this long
-    sweep_interval_s: float  # offline detection and command expiry
+    sweep_interval_s: float  # offline detection and command expiry, per partition (its ticks come this often)
     outbox_batch: int
     outbox_interval_s: float
     outbox_retention_h: float  # published outbox rows are deleted after this long
@@ -39,9 +40,9 @@ def load(env: Env | None = None) -> Settings:
         **service_fields(env),
         metrics_port=env.int("METRICS_PORT", 9120),
         batch_size=env.int("RULE_BATCH_SIZE", 500),
-        batch_wait=env.float("RULE_BATCH_WAIT", 0.1),
-        prefetch=env.int("RULE_PREFETCH", 2000),
-        max_attempts=env.int("RULE_MAX_ATTEMPTS", 5),
+        prefetch=env.int("RULE_PREFETCH", 64),
+        ingest_partitions=env.int("INGEST_PARTITIONS", topology.DEFAULT_PARTITIONS),
+        rebalance_interval=env.float("RULE_REBALANCE_INTERVAL", 5.0),
         rules_min_reload_s=env.float("RULES_MIN_RELOAD_S", 2.0),
         rules_max_age_s=env.float("RULES_MAX_AGE_S", 30.0),
         sweep_interval_s=env.float("SWEEP_INTERVAL_S", 1.0),
