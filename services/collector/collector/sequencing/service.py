@@ -118,11 +118,12 @@ class Sequencer:
             if unknown:  # one query for the batch, not one per device
                 self._tracker.prime(unknown, self._store.load_many(unknown))
             judged = [self._judge(m) for m in messages]
-        except Unavailable:
-            self.forget(batch.devices)  # a half-judged batch must not leave its marks
+            for item in judged:
+                self._publish(item, batch)
+        except Exception:
+            # A half-handled batch must leave no marks: its messages come back and would read as duplicates.
+            self.forget(batch.devices)
             raise
-        for item in judged:
-            self._publish(item, batch)
         batch.close()
         return batch
 
