@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,15 +65,16 @@ def test_gap_reports_expected_and_missing_and_epochs_count_up():
     assert (state.gaps_total, state.missing_total, state.reboots_total) == (1, 4, 1)
 
 
-def test_released_seq_is_accepted_once_more_and_blocks_its_device_flush():
-    tracker = SequenceTracker(lambda device_id: None)
+def test_a_forgotten_device_is_read_again_so_its_unsaved_seq_is_accepted_once_more_and_not_flushed():
+    stored = {}
+    tracker = SequenceTracker(stored.get)
     tracker.observe("d", 1)
     tracker.observe("e", 1)
-    tracker.release("d", 0, 1, now=0.0)
-    assert [r.device_id for r in tracker.take_dirty(now=1.0)] == ["e"]
-    assert tracker.observe("d", 1).status is Status.RETRY
+    tracker.forget(["d"])  # the batch that held d's seq 1 did not land: its state is read again, unchanged
+    assert [r.device_id for r in tracker.take_dirty(["d", "e"])] == ["e"]
+    assert tracker.observe("d", 1).status is Status.FIRST
     assert tracker.observe("d", 1).status is Status.DUPLICATE
-    assert [r.device_id for r in tracker.take_dirty(now=2.0)] == ["d"]
+    assert [r.device_id for r in tracker.take_dirty(["d", "e"])] == ["d"]
 
 
 def test_window_survives_64_bits_and_a_long_jump_clears_it():
@@ -155,12 +157,15 @@ def test_far_below_without_a_time_is_a_reboot_only_near_zero_and_with_a_time_onl
     assert tracker.observe("d", 3, ts=T0 + timedelta(seconds=5), print_=2).status is Status.REBOOT
 
 
-def test_a_retry_slot_is_not_taken_by_a_new_boots_message_at_that_seq():
+def test_a_forgotten_device_accepts_the_message_whose_batch_did_not_land():
     tracker = SequenceTracker(lambda device_id: None)
-    for seq in range(0, 5):
+    for seq in range(0, 4):
         tracker.observe("d", seq, ts=T0 + timedelta(seconds=seq), print_=10 + seq)
-    tracker.release("d", 0, 4, now=0.0)  # the publish of seq 4 failed
-    assert tracker.observe("d", 4, ts=T0 + timedelta(seconds=4), print_=14).status is Status.RETRY
+    saved = tracker.take_dirty(["d"])[0]  # committed with seqs 0-3
+    reloaded = SequenceTracker(lambda device_id: copy.deepcopy(saved))  # a store returns a fresh row each time
+    assert reloaded.observe("d", 4, ts=T0 + timedelta(seconds=4), print_=14).status is Status.NEXT
+    reloaded.forget(["d"])  # seq 4's batch did not land: the store still says 0-3
+    assert reloaded.observe("d", 4, ts=T0 + timedelta(seconds=4), print_=14).status is Status.NEXT
 
 
 @pytest.mark.parametrize("last", [1, 2, 29, 63, 64, 65, 1000])

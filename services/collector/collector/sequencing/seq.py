@@ -19,7 +19,6 @@ WRAP_SLACK = 2**16
 # A redelivered hello repeats its ts and uptime exactly; 1 s absorbs uptime rounding, while a quick reboot
 # (after an OTA, or a crash loop) moves the boot time by more and must start a new epoch.
 BOOT_TOLERANCE = timedelta(seconds=1)
-RETRY_TTL = 300.0  # how long a seq whose publish failed may come back and still be accepted
 
 
 class Status(StrEnum):
@@ -31,7 +30,6 @@ class Status(StrEnum):
     GAP = "gap"  # a jump forward; `missing` seqs were skipped
     LATE = "late"  # below last_seq, inside the window, not seen before: fills a gap
     REBOOT = "reboot"  # the device restarted: a new epoch begins with this message
-    RETRY = "retry"  # seen before but its publish failed, so it is accepted again
     DUPLICATE = "duplicate"  # a redelivery of a message already accepted (or too old to tell): drop
 
 
@@ -109,7 +107,6 @@ class SequenceTracker:
         self._load = load
         self._reboot_uptime_s = reboot_uptime_s
         self._devices: dict[str, DeviceSeq] = {}
-        self._retry: dict[tuple[str, int, int], float] = {}
         self._absent: set[str] = set()  # devices known to have no stored state
 
     def unknown(self, device_ids) -> list[str]:
@@ -149,10 +146,6 @@ class SequenceTracker:
             # Older than the end of the previous epoch: a copy of an earlier boot's message that a lagging broker
             # delivers only now (the device's clock does not run back across a power cycle).
             return self._duplicate(st)
-        known = st.prints[seq % SLOTS]
-        if (not (seen.print_ and known and seen.print_ != known)
-                and self._retry.pop((device_id, st.epoch, seq), None) is not None):
-            return Verdict(Status.RETRY, st.epoch)  # the message whose publish failed, back again
         return self._judge(st, seq, seen, boot)
 
     def _judge(self, st: DeviceSeq, seq: int, seen: Seen, boot: datetime | None) -> Verdict:
@@ -252,28 +245,16 @@ class SequenceTracker:
         for device_id in device_ids:
             self._devices.pop(device_id, None)
             self._absent.discard(device_id)
-            self._retry = {k: v for k, v in self._retry.items() if k[0] != device_id}
 
-    def release(self, device_id: str, epoch: int, seq: int, now: float) -> None:
-        """The publish of an accepted message failed: accept that seq once more when it comes back."""
-        self._retry[(device_id, epoch, seq)] = now + RETRY_TTL
-
-    def take_dirty(self, now: float) -> list[DeviceSeq]:
-        """Copies of the changed states, marked clean; devices awaiting a retry stay dirty."""
-        self._retry = {key: until for key, until in self._retry.items() if until > now}
-        waiting = {key[0] for key in self._retry}
+    def take_dirty(self, device_ids) -> list[DeviceSeq]:
+        """Copies of these devices' changed states, marked clean (only observe() changes a state, so the devices
+        of the batches since the last take are the only ones that can be dirty)."""
         rows = []
-        for st in self._devices.values():
-            if st.dirty and st.device_id not in waiting:
+        for device_id in device_ids:
+            st = self._devices.get(device_id)
+            if st is not None and st.dirty:
                 st.dirty = False
                 rows.append(DeviceSeq(st.device_id, st.epoch, st.last_seq, st.window_bits, st.gaps_total,
                                       st.missing_total, st.duplicates_total, st.reboots_total, st.boot_at,
                                       st.last_ts, array("I", st.prints), st.registration, st.prev_ts))
         return rows
-
-    def mark_dirty(self, device_ids: list[str]) -> None:
-        """A flush did not land: write these devices again next time."""
-        for device_id in device_ids:
-            st = self._devices.get(device_id)
-            if st is not None:
-                st.dirty = True

@@ -90,6 +90,7 @@ class Sequencer:
         self._observer = observer
         self._reboot_uptime_s = reboot_uptime_s
         self._tracker = SequenceTracker(store.load, reboot_uptime_s=reboot_uptime_s)
+        self._uncommitted: set[str] = set()  # devices of the batches sequenced since the last commit
         self._partitions = partitions
         self._derive = derive  # metering (issue 13): derived power published with the accepted telemetry
         self._seen = SeenNotices(publisher, interval=seen_interval, clock=time.monotonic, partitions=partitions)
@@ -101,6 +102,7 @@ class Sequencer:
     def reset(self) -> None:
         """Forget every state: a new connection may own other partitions, and their states moved on meanwhile."""
         self._tracker = SequenceTracker(self._store.load, reboot_uptime_s=self._reboot_uptime_s)
+        self._uncommitted = set()
 
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop these devices' cached states; they are reloaded from the store when next seen."""
@@ -113,6 +115,7 @@ class Sequencer:
     def sequence(self, messages: Sequence[BridgedMessage]) -> Batch:
         """Judge each message in order and publish what is accepted; raises Unavailable when state cannot load."""
         batch = Batch({m.device_id for m in messages})
+        self._uncommitted |= batch.devices
         try:
             unknown = self._tracker.unknown(m.device_id for m in messages if m.seq >= 0)
             if unknown:  # one query for the batch, not one per device
@@ -129,7 +132,7 @@ class Sequencer:
 
     def commit(self) -> int:
         """Persist the changed states (after the batch's publishes are confirmed, before its acks)."""
-        rows = self._tracker.take_dirty(time.monotonic())
+        rows, self._uncommitted = self._tracker.take_dirty(self._uncommitted), set()
         if rows:
             try:
                 self._store.save(rows)
