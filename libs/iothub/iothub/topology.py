@@ -23,6 +23,15 @@ DL_EXCHANGE = "x-iothub-original-exchange"
 DL_ROUTING_KEY = "x-iothub-original-routing-key"
 
 
+def dead_letter_headers(reason: str, detail: str, source: str, *, exchange: str | None = None,
+                        routing_key: str = "") -> dict[str, str]:
+    """The reason headers a parked message carries (the dead-letter store reads them back)."""
+    headers = {DL_REASON: reason, DL_DETAIL: detail, DL_SOURCE: source, DL_ROUTING_KEY: routing_key}
+    if exchange is not None:
+        headers[DL_EXCHANGE] = exchange
+    return headers
+
+
 def telemetry_key(msg_type: str, device_type: str, device_id: str, partition: int) -> str:
     """Routing key for an accepted device message; the last word lets partitioned consumers bind their devices."""
     return f"{msg_type}.{device_type}.{device_id}.{partition_key(partition)}"

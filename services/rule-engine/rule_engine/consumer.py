@@ -74,9 +74,8 @@ class RuleHandler:
             self._on_changes(self._api.handle(inputs))
 
     def _park(self, delivery: Delivery, error: Rejected) -> None:
-        headers = dict(delivery.headers) | {
-            topology.DL_REASON: error.reason, topology.DL_DETAIL: error.detail[:1000], topology.DL_SOURCE: GROUP,
-            topology.DL_EXCHANGE: delivery.exchange, topology.DL_ROUTING_KEY: delivery.routing_key}
+        headers = dict(delivery.headers) | topology.dead_letter_headers(
+            error.reason, error.detail[:1000], GROUP, exchange=delivery.exchange, routing_key=delivery.routing_key)
         if not self._parker.publish_wait(topology.DEAD_LETTER_EXCHANGE, "", delivery.body, headers=headers,
                                          message_id=delivery.message_id):
             raise Unavailable("dead letter not confirmed")

@@ -60,6 +60,7 @@ class Delivery:
     redelivered: bool
     tag: int = field(repr=False, default=0)
     deliveries: int = 1  # how often the broker delivered it, restarts included (quorum queues' x-delivery-count)
+    content_type: str | None = field(repr=False, default=None)  # set on a message parked whole (a bad bundle)
 
 
 # A handler stores a batch and returns, per failed message, the Rejected error (others are stored).
@@ -146,26 +147,20 @@ class BatchConsumer:
     def _on_message(self, channel, method, props, body) -> None:
         if not self._pending:
             self._first_at = time.monotonic()
-        headers = dict(props.headers or {})
-        deliveries = int(headers.get(DELIVERY_COUNT, 0)) + 1
-        if props.content_type != bundle.CONTENT_TYPE:
-            self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,
-                                          method.redelivered, method.delivery_tag, deliveries))
-            return
         try:
-            parts = bundle.unpack(body, headers)
+            messages = unpack(method, props, body)
         except ValueError as exc:  # not a bundle we can read: park it whole, like any other poison message
-            self._dead_letter(channel, Delivery(body, method.routing_key, method.exchange, headers,
-                                                props.message_id, method.redelivered), Rejected("bad_bundle", str(exc)))
+            park(channel, whole(method, props, body), Rejected("bad_bundle", str(exc)), self.config.queue)
             CONSUMED.labels(self.config.queue, "dead_lettered").inc()
             channel.basic_ack(method.delivery_tag)
             return
-        wanted = [p for p in parts if self._wants(method.exchange, p.routing_key)]
+        if props.content_type != bundle.CONTENT_TYPE:
+            self._pending += messages
+            return
+        wanted = [m for m in messages if self._wants(method.exchange, m.routing_key)]
         if not wanted:
             channel.basic_ack(method.delivery_tag)
-        for part in wanted:
-            self._pending.append(Delivery(part.body, part.routing_key, method.exchange, {}, part.message_id,
-                                          method.redelivered, method.delivery_tag, deliveries))
+        self._pending += wanted
 
     def _wants(self, exchange: str, routing_key: str) -> bool:
         """Whether this queue's bindings select a bundle part (queues outside the topology take every part)."""
@@ -189,7 +184,7 @@ class BatchConsumer:
                 CONSUMED.labels(queue, "stored").inc()
                 self._attempts.pop(delivery.message_id or "", None)
             elif isinstance(error, Rejected):
-                self._dead_letter(channel, delivery, error)
+                park(channel, delivery, error, queue)
                 CONSUMED.labels(queue, "dead_lettered").inc()
             else:
                 retry.add(delivery.tag)
@@ -242,13 +237,32 @@ class BatchConsumer:
             return Rejected("handler_error", f"failed {attempts} times")
         return RuntimeError("retry")
 
-    def _dead_letter(self, channel, delivery: Delivery, error: Rejected) -> None:
-        headers = dict(delivery.headers)
-        headers.update({topology.DL_REASON: error.reason, topology.DL_DETAIL: error.detail[:1000],
-                        topology.DL_SOURCE: self.config.queue, topology.DL_EXCHANGE: delivery.exchange,
-                        topology.DL_ROUTING_KEY: delivery.routing_key})
-        channel.basic_publish(topology.DEAD_LETTER_EXCHANGE, "", delivery.body,
-                              pika.BasicProperties(delivery_mode=2, headers=headers,
-                                                   message_id=delivery.message_id))
-        log.warning("message dead-lettered", extra={"queue": self.config.queue, "reason": error.reason,
-                                                    "detail": error.detail[:200]})
+
+
+def whole(method, props, body: bytes) -> Delivery:
+    """One AMQP message as it came, bundle or not (to park it whole)."""
+    return Delivery(body, method.routing_key, method.exchange, dict(props.headers or {}), props.message_id,
+                    method.redelivered, method.delivery_tag, content_type=props.content_type)
+
+
+def unpack(method, props, body: bytes) -> list[Delivery]:
+    """The messages one AMQP message carries: itself, or a bundle's parts (raises ValueError on a bundle whose
+    headers do not describe its body); all share its delivery tag and delivery count."""
+    headers = dict(props.headers or {})
+    deliveries = int(headers.get(DELIVERY_COUNT, 0)) + 1
+    if props.content_type != bundle.CONTENT_TYPE:
+        return [Delivery(body, method.routing_key, method.exchange, headers, props.message_id, method.redelivered,
+                         method.delivery_tag, deliveries)]
+    return [Delivery(part.body, part.routing_key, method.exchange, {}, part.message_id, method.redelivered,
+                     method.delivery_tag, deliveries) for part in bundle.unpack(body, headers)]
+
+
+def park(channel, delivery: Delivery, error: Rejected, source: str) -> None:
+    """Publish a message to the dead-letter exchange with the reason headers, on a confirming channel."""
+    headers = {**delivery.headers, **topology.dead_letter_headers(
+        error.reason, error.detail[:1000], source, exchange=delivery.exchange, routing_key=delivery.routing_key)}
+    channel.basic_publish(topology.DEAD_LETTER_EXCHANGE, "", delivery.body,
+                          pika.BasicProperties(delivery_mode=2, headers=headers, message_id=delivery.message_id,
+                                               content_type=delivery.content_type))
+    log.warning("message dead-lettered", extra={"source": source, "reason": error.reason,
+                                                "detail": error.detail[:200]})

@@ -30,9 +30,8 @@ import pika
 from prometheus_client import Counter, Gauge
 
 from iothub import topology
-from iothub.errors import Unavailable
-from iothub.rabbit import bundle
-from iothub.rabbit.consumer import Delivery
+from iothub.errors import Rejected, Unavailable
+from iothub.rabbit.consumer import Delivery, park, unpack, whole
 from iothub.rabbit.partition_report import forget_report, report
 from iothub.rabbit.supervise import keep_running, parameters
 
@@ -173,19 +172,12 @@ class PartitionedConsumer:
             self._ticked.add(partition)
             return
         self._busy.add(partition)
-        headers = dict(props.headers or {})
-        if props.content_type != bundle.CONTENT_TYPE:
-            self._pending.append(Delivery(body, method.routing_key, method.exchange, headers, props.message_id,
-                                          method.redelivered, method.delivery_tag))
-            return
         try:
-            parts = bundle.unpack(body, headers)
+            self._pending += unpack(method, props, body)
         except ValueError as exc:  # not a bundle we can read: park it whole, never loop on it
-            self._dead_letter(channel, method, props, body, str(exc))
+            park(channel, whole(method, props, body), Rejected("bad_bundle", str(exc)[:500]),
+                 self._settings.group)
             channel.basic_ack(method.delivery_tag)
-            return
-        self._pending.extend(Delivery(p.body, p.routing_key, method.exchange, {}, p.message_id, method.redelivered,
-                                      method.delivery_tag) for p in parts)
 
     def _flush(self, conn, channel) -> None:
         batch, self._pending = self._pending, []
@@ -233,12 +225,3 @@ class PartitionedConsumer:
 
     def _report(self, channel) -> None:
         report(channel, [self._settings.queue(p).name for p in range(self._settings.partitions)])
-
-    def _dead_letter(self, channel, method, props, body: bytes, detail: str) -> None:
-        headers = dict(props.headers or {})
-        headers.update({topology.DL_REASON: "bad_bundle", topology.DL_DETAIL: detail[:500],
-                        topology.DL_SOURCE: self._settings.group, topology.DL_EXCHANGE: method.exchange,
-                        topology.DL_ROUTING_KEY: method.routing_key})
-        channel.basic_publish(topology.DEAD_LETTER_EXCHANGE, "", body,
-                              pika.BasicProperties(delivery_mode=2, headers=headers, content_type=props.content_type))
-        log.warning("partition message dead-lettered", extra={"group": self._settings.group, "detail": detail[:200]})

@@ -111,8 +111,7 @@ class Ingest:
                     done: Done) -> None:
         """Park the original bytes with the reason headers; done(REJECTED) after the confirm."""
         outcome = Outcome(REJECTED, reason=reason, detail=detail)
-        headers = {topology.DL_REASON: reason.value, topology.DL_DETAIL: detail[:500],
-                   topology.DL_SOURCE: source, topology.DL_ROUTING_KEY: routing_key}
+        headers = topology.dead_letter_headers(reason.value, detail[:500], source, routing_key=routing_key)
 
         def confirmed(ok: bool) -> None:
             self._finish(source, done, outcome if ok else Outcome(FAILED, reason=reason, detail="dead-letter failed"))

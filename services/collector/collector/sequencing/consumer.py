@@ -63,8 +63,8 @@ class SequencerHandler:
         self._sequencer.commit()
 
     def _park(self, delivery: Delivery, detail: str, batch: Batch) -> None:
-        headers = {topology.DL_REASON: "bad_message", topology.DL_DETAIL: detail[:500], topology.DL_SOURCE: GROUP,
-                   topology.DL_EXCHANGE: delivery.exchange, topology.DL_ROUTING_KEY: delivery.routing_key}
+        headers = topology.dead_letter_headers("bad_message", detail[:500], GROUP, exchange=delivery.exchange,
+                                               routing_key=delivery.routing_key)
         batch.expect()
         self._publisher.publish(topology.DEAD_LETTER_EXCHANGE, "", delivery.body, batch.confirmed, headers=headers)
         log.warning("ingest message dead-lettered", extra={"detail": detail[:200]})
