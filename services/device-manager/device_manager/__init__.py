@@ -10,11 +10,12 @@ from typing import Any
 from flask import Flask, request
 
 from device_manager import api as blueprints
-from device_manager import errors, metrics
+from device_manager import metrics
+from device_manager.api import errors as api_errors
+from device_manager.api.errors import error_response
 from device_manager.api.system import bp as system_bp
 from device_manager.auth import passwords
 from device_manager.auth import tokens as jwt_setup
-from device_manager.errors import error_response
 from device_manager.extensions import Context, IotApi, jwt, limiter
 from device_manager.json_provider import OrjsonProvider
 from device_manager.mqtt import CommandPublisher
@@ -61,7 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     jwt.init_app(app)
     jwt_setup.register(jwt)
     limiter.init_app(app)
-    errors.register(app)
+    api_errors.register(app)
     metrics.install(app)
     app.before_request(_require_json_body)
     app.register_blueprint(system_bp)

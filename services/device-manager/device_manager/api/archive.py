@@ -13,9 +13,9 @@ from device_manager.api.telemetry import device_text_id, query_error
 from device_manager.archive.keys import CATEGORIES, InvalidKey
 from device_manager.auth.roles import error_responses, requires
 from device_manager.backends import get_archive
-from device_manager.errors import NotFound
 from device_manager.schemas.archive import ArchiveArgs, ArchiveListSchema
 from device_manager.schemas.common import ErrorSchema
+from device_manager.service.errors import NotFound
 from device_manager.service.roles import Role
 from device_manager.telemetry.query import QueryError
 

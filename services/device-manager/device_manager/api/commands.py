@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, requires
-from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import ctx, get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.commands import CommandRepository
 from device_manager.schemas.commands import (
     BulkCommandSchema,
@@ -19,6 +18,8 @@ from device_manager.schemas.commands import (
     DeviceCommandListArgs,
 )
 from device_manager.service import commands as rules
+from device_manager.service.errors import Invalid, NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("commands", __name__, url_prefix="/api/v1", description="Commands sent to devices over MQTT")

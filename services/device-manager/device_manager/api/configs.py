@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, requires
-from device_manager.errors import NotFound
 from device_manager.extensions import ctx, get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.commands import CommandRepository
 from device_manager.repositories.configs import ConfigRepository
 from device_manager.schemas.configs import (
@@ -19,6 +18,8 @@ from device_manager.schemas.configs import (
 )
 from device_manager.service import commands as command_rules
 from device_manager.service import configs as config_rules
+from device_manager.service.errors import NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("configs", __name__, url_prefix="/api/v1/devices", description="Device configuration")

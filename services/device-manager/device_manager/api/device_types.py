@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
-from device_manager.errors import NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.device_types import DeviceTypeRepository
 from device_manager.schemas.device_types import (
     DeviceTypeCreateSchema,
@@ -17,6 +16,8 @@ from device_manager.schemas.device_types import (
     DeviceTypeSchema,
     DeviceTypeUpdateSchema,
 )
+from device_manager.service.errors import NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("device_types", __name__, url_prefix="/api/v1/device-types", description="Device types")

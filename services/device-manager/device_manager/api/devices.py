@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
-from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_counts, get_db, get_settings
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.devices import DeviceRepository
 from device_manager.schemas.devices import (
     DeviceBulkResultSchema,
@@ -20,7 +19,9 @@ from device_manager.schemas.devices import (
     DeviceUpdateSchema,
     IngestTokenSchema,
 )
+from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.ingest import new_ingest_token
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("devices", __name__, url_prefix="/api/v1/devices", description="Devices")

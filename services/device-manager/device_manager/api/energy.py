@@ -10,11 +10,11 @@ from flask_smorest import Blueprint
 
 from device_manager.api.telemetry import device_text_id
 from device_manager.auth.roles import error_responses, requires
-from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_db
 from device_manager.repositories.energy import EnergyRepository
 from device_manager.schemas.energy import EnergyArgs, EnergySchema, FleetEnergyArgs, RegisterArgs, RegisterSchema
 from device_manager.service import energy
+from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.roles import Role
 
 blp = Blueprint("energy", __name__, url_prefix="/api/v1", description="Energy (metering)")

@@ -6,13 +6,14 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, error_responses, requires
-from device_manager.errors import Conflict, NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.events import EventRepository, Transition
 from device_manager.schemas.common import ErrorSchema
 from device_manager.schemas.events import EventListArgs, EventPageSchema, EventSchema, ResolveSchema
+from device_manager.service.errors import Conflict, NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1/events",

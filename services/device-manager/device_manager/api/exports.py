@@ -11,11 +11,11 @@ from flask_smorest import Blueprint
 
 from device_manager.api.telemetry import device_text_id
 from device_manager.auth.roles import error_responses, requires
-from device_manager.errors import Invalid, NotFound
 from device_manager.export.encode import FORMATS, encode
 from device_manager.extensions import get_db, get_settings
 from device_manager.repositories.exports import ENERGY_COLUMNS, TELEMETRY_COLUMNS, ExportRepository
 from device_manager.schemas.exports import EnergyExportArgs, TelemetryExportArgs
+from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.roles import Role
 
 blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="Data export (CSV, Parquet)")

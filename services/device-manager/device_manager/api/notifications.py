@@ -6,16 +6,17 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import error_responses, requires
-from device_manager.errors import NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.notifications import NotificationRepository
 from device_manager.schemas.notifications import (
     NotificationDetailSchema,
     NotificationListArgs,
     NotificationPageSchema,
 )
+from device_manager.service.errors import NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",

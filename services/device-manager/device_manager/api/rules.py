@@ -6,11 +6,10 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, error_responses, requires
 from device_manager.backends import notify_rules_changed
-from device_manager.errors import Conflict, Invalid, NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.rules import BUILTIN_FIELDS, RuleRepository
 from device_manager.schemas.rules import (
     RuleCreateSchema,
@@ -20,6 +19,8 @@ from device_manager.schemas.rules import (
     RuleUpdateSchema,
     check_scope,
 )
+from device_manager.service.errors import Conflict, Invalid, NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("rules", __name__, url_prefix="/api/v1/rules",

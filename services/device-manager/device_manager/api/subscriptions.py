@@ -6,10 +6,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, error_responses, requires
-from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.subscriptions import SubscriptionRepository
 from device_manager.schemas.subscriptions import (
     SubscriptionCreateSchema,
@@ -19,6 +18,8 @@ from device_manager.schemas.subscriptions import (
     SubscriptionUpdateSchema,
     check_target,
 )
+from device_manager.service.errors import Invalid, NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("subscriptions", __name__, url_prefix="/api/v1/subscriptions",

@@ -8,10 +8,10 @@ from flask_smorest import Blueprint
 
 from device_manager.auth.roles import error_responses, requires
 from device_manager.backends import get_series
-from device_manager.errors import Invalid, NotFound
 from device_manager.extensions import get_db
 from device_manager.repositories.devices import DeviceRepository
 from device_manager.schemas.telemetry import LatestArgs, LatestSchema, TelemetryArgs, TelemetrySchema
+from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.roles import Role
 from device_manager.telemetry import QueryError, build_query, latest_to_dict, series_to_dict
 

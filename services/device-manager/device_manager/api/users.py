@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.pagination import page_response
 from device_manager.auth import passwords
 from device_manager.auth.roles import current_user_id, requires
-from device_manager.errors import Conflict, NotFound
 from device_manager.extensions import get_db
-from device_manager.pagination import PageRequest, page_response
 from device_manager.repositories.users import UserRepository
 from device_manager.schemas.users import UserCreateSchema, UserListArgs, UserPageSchema, UserSchema, UserUpdateSchema
+from device_manager.service.errors import Conflict, NotFound
+from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users (admin only)")

@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask_jwt_extended import get_jwt, get_jwt_identity, verify_jwt_in_request
 
-from device_manager.errors import Forbidden
+from device_manager.service.errors import Forbidden
 from device_manager.service.roles import Role, allows
 
 

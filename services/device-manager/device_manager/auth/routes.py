@@ -8,9 +8,9 @@ from flask import current_app, request
 from flask_jwt_extended import decode_token, get_jwt, get_jwt_identity, jwt_required
 from flask_smorest import Blueprint
 
+from device_manager.api.errors import Unauthorized
 from device_manager.auth import passwords, tokens
 from device_manager.auth.roles import error_responses
-from device_manager.errors import Unauthorized
 from device_manager.extensions import get_db, limiter
 from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.users import LoginSchema, LogoutSchema, TokensSchema, UserSchema

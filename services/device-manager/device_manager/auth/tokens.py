@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
-from device_manager.errors import error_response
+from device_manager.api.errors import error_response
 from device_manager.extensions import get_db
 from device_manager.repositories.users import TokenBlocklist
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from device_manager.pagination import Page, PageRequest
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
 from device_manager.repositories.devices import device_filters
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = ("c.id AS cmd_id, d.device_id, c.device_id AS device_uuid, c.cmd, c.params, c.status, c.detail, "

@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
 from device_manager.repositories.commands import CommandRepository
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = "c.desired, c.version, c.reported, c.reported_version, c.reported_at, c.updated_by, c.updated_at"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 PREVIEW_BYTES = 1024

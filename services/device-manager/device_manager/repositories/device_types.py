@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, escape_like, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = ("t.id, t.name, t.description, t.metrics, t.send_interval_s, t.hello_interval_s, t.retention_days, "

@@ -7,10 +7,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from device_manager.errors import Invalid
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, escape_like, order_by
 from device_manager.repositories.counts import CountCache
+from device_manager.service.errors import Invalid
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = ("d.id, d.device_id, d.name, d.serial_number, d.device_type_id, t.name AS device_type, d.location, "

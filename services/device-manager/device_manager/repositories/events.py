@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = ("id, rule_id, rule_name, rule_kind, device_id, device_type, severity, message, status, first_ts, last_ts, "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = ("id, change_id, event_id, subscription_id, channel, target, status, attempts, last_error, "

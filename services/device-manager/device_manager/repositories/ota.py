@@ -8,10 +8,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from device_manager.errors import Invalid
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
 from device_manager.repositories.devices import device_filters
+from device_manager.service.errors import Invalid
+from device_manager.service.pagination import Page, PageRequest
 
 ROLLOUT_COLUMNS = "r.id, r.fw_version, r.url, r.sha256, r.size_bytes, r.created_by, r.created_at"
 ROLLOUT_SORT = {"created_at": "r.created_at", "fw_version": "r.fw_version"}

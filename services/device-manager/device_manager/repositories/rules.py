@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, fetch_page
 from device_manager.repositories.rules import like_pattern
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 FIELDS = ("name", "channel", "target", "secret", "min_severity", "device_type", "device_id", "rule_id", "enabled")

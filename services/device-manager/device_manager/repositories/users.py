@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from device_manager.pagination import Page, PageRequest
 from device_manager.repositories.base import Filters, escape_like, fetch_page
+from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
 COLUMNS = "id, email, role, is_active, created_at, updated_at"

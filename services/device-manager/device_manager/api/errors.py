@@ -1,4 +1,5 @@
-"""Typed API errors and the one handler that renders every 4xx/5xx as {"error": {code, message, details}}."""
+"""The JSON API's one error boundary: domain errors, HTTP errors, integrity errors and outages all rendered as
+{"error": {code, message, details}} with the status the domain error maps to."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import psycopg2.errors
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from iothub.errors import Unavailable
+from device_manager.service import errors as domain
+from device_manager.service.errors import Unavailable
 
 log = logging.getLogger("device_manager.errors")
 
@@ -20,52 +22,13 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(Exception):
-    """An error with an HTTP status, a stable code and optional details."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, details: Any = None, *, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details if details is not None else {}
-        if code:
-            self.code = code
+class Unauthorized(domain.DomainError):
+    """Missing or unusable credentials (a transport concern: only the API's auth routes raise it)."""
 
 
-class BadRequest(ApiError):
-    """The request cannot be understood."""
-
-
-class Unauthorized(ApiError):
-    """Missing or unusable credentials."""
-
-    status, code = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    """Authenticated but not allowed."""
-
-    status, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    """No such resource."""
-
-    status, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    """The request conflicts with the current state (duplicate, still referenced, wrong state)."""
-
-    status, code = 409, "conflict"
-
-
-class Invalid(ApiError):
-    """Well-formed but semantically invalid input (422)."""
-
-    status, code = 422, "validation_error"
+# Domain error -> (HTTP status, default code); a domain error's own code wins.
+_DOMAIN = {Unauthorized: (401, "unauthorized"), domain.NotFound: (404, "not_found"), domain.Conflict: (409, "conflict"),
+           domain.Invalid: (422, "validation_error"), domain.Forbidden: (403, "forbidden")}
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
@@ -93,8 +56,9 @@ def _http(error: HTTPException):
                           headers)
 
 
-def _api(error: ApiError):
-    return error_response(error.status, error.code, error.message, error.details)
+def _domain(error: domain.DomainError):
+    status, code = next((v for cls, v in _DOMAIN.items() if isinstance(error, cls)), (400, "bad_request"))
+    return error_response(status, error.code or code, error.message, error.details)
 
 
 def _integrity(error: psycopg2.IntegrityError):
@@ -122,7 +86,7 @@ def _unexpected(error: Exception):
 def register(app: Flask) -> None:
     """Install the handlers; Flask picks the most specific class, so these cover everything."""
     app.register_error_handler(HTTPException, _http)
-    app.register_error_handler(ApiError, _api)
+    app.register_error_handler(domain.DomainError, _domain)
     app.register_error_handler(psycopg2.IntegrityError, _integrity)
     app.register_error_handler(Unavailable, _unavailable)
     app.register_error_handler(Exception, _unexpected)
