@@ -36,9 +36,7 @@ def make_app(dm_config):
 
     yield factory
     for app in made:
-        ctx = app.extensions["device_manager"]
-        ctx.publisher.close()
-        ctx.db.close()
+        app.extensions["device_manager"].close()
 
 
 @pytest.fixture(scope="session")

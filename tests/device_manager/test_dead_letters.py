@@ -97,14 +97,12 @@ def test_edge_rejects_cannot_be_replayed_but_can_be_discarded(client, auth, db):
 
 
 def test_replay_with_rabbitmq_down_is_503_and_stays_parked(make_app, auth, db):
-    from device_manager import backends
-
     app = make_app(amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F")
     dl_id = insert_dead_letter(db)
     try:
         assert_error(app.test_client().post(f"{BASE}/{dl_id}/replay", headers=auth["admin"]), 503, "unavailable")
     finally:
-        backends.close(app)
+        app.extensions["device_manager"].amqp.close()
     with db.transaction() as cur:
         cur.execute("SELECT status, handled_by FROM dead_letters WHERE id = %s", (dl_id,))
         assert cur.fetchone() == ("parked", None)

@@ -186,8 +186,8 @@ def test_large_list_totals_are_reused_for_the_cache_ttl_only(app, client, auth, 
     from device_manager.repositories.counts import CountCache
 
     now = [0.0]
-    context = app.extensions["device_manager"]
-    saved, context.counts = context.counts, CountCache(ttl=2.0, min_rows=3, clock=lambda: now[0])
+    store = app.extensions["device_manager"].devices.devices
+    saved, store.counts = store.counts, CountCache(ttl=2.0, min_rows=3, clock=lambda: now[0])
     try:
         for i in range(3):
             assert _create(client, auth, device_type["id"], f"c{i}-{uid}").status_code == 201
@@ -201,4 +201,4 @@ def test_large_list_totals_are_reused_for_the_cache_ttl_only(app, client, auth, 
         small = client.get(f"{url}&q=c0-{uid}", headers=auth["viewer"]).get_json()
         assert small["total"] == 1  # below min_rows: never cached
     finally:
-        context.counts = saved
+        store.counts = saved

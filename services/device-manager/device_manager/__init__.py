@@ -13,15 +13,16 @@ from device_manager import api as blueprints
 from device_manager import metrics
 from device_manager.api import errors as api_errors
 from device_manager.api.errors import error_response
+from device_manager.api.smorest import IotApi
 from device_manager.api.system import bp as system_bp
 from device_manager.auth import passwords
 from device_manager.auth import tokens as jwt_setup
-from device_manager.extensions import Context, IotApi, jwt, limiter
+from device_manager.extensions import jwt, limiter
 from device_manager.json_provider import OrjsonProvider
 from device_manager.mqtt import CommandPublisher
 from device_manager.probes import tcp_reachable
-from device_manager.repositories.users import UserRepository
 from device_manager.settings import Settings, load
+from device_manager.wiring import Services, build
 from iothub import logs
 from iothub.db import Database
 from iothub.errors import Unavailable
@@ -51,10 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                  username=settings.mqtt_username, password=settings.mqtt_password,
                                  topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,
                                  timeout=settings.mqtt_publish_timeout_s, qos=settings.command_qos)
-    context = Context(settings=settings, db=db, publisher=publisher,
-                      checks={"database": db.ping, "mqtt": publisher.is_connected,
-                              "amqp": tcp_reachable(settings.amqp_url, 5672)})
-    app.extensions["device_manager"] = context
+    services = build(settings, db, publisher, checks={"database": db.ping, "mqtt": publisher.is_connected,
+                                                      "amqp": tcp_reachable(settings.amqp_url, 5672)})
+    app.extensions["device_manager"] = services
 
     api = IotApi()
     api.init_app(app)
@@ -68,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(system_bp)
     blueprints.register(api)
     app.extensions["device_manager_api"] = api
-    _bootstrap_admin(db, settings)
+    _bootstrap_admin(services)
     return app
 
 
@@ -111,13 +111,13 @@ def _require_json_body():
     return None
 
 
-def _bootstrap_admin(db: Database, settings: Settings) -> None:
+def _bootstrap_admin(services: Services) -> None:
     """Create the first admin from ADMIN_EMAIL/ADMIN_PASSWORD when no admin exists yet."""
+    settings = services.settings
     if not (settings.admin_email and settings.admin_password):
         return
     try:
-        password = settings.admin_password
-        if UserRepository(db).ensure_admin(settings.admin_email, lambda: passwords.hash_password(password)):
+        if services.users.ensure_admin(settings.admin_email, settings.admin_password):
             log.info("created the first admin", extra={"email": settings.admin_email})
     except Unavailable as exc:
         log.warning("could not check for an admin at start-up", extra={"error": str(exc)})

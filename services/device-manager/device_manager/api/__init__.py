@@ -6,6 +6,8 @@ import importlib
 
 from flask_smorest import Api
 
+from device_manager.api import smorest  # noqa: F401  (sets the strict parser before any blueprint is imported)
+
 BLUEPRINTS = [
     "device_manager.auth.routes",
     "device_manager.api.users",

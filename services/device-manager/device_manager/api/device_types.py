@@ -7,8 +7,7 @@ from flask_smorest import Blueprint
 
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
-from device_manager.extensions import get_db
-from device_manager.repositories.device_types import DeviceTypeRepository
+from device_manager.extensions import services
 from device_manager.schemas.device_types import (
     DeviceTypeCreateSchema,
     DeviceTypeListArgs,
@@ -16,7 +15,6 @@ from device_manager.schemas.device_types import (
     DeviceTypeSchema,
     DeviceTypeUpdateSchema,
 )
-from device_manager.service.errors import NotFound
 from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
@@ -33,14 +31,14 @@ class DeviceTypes(MethodView):
     def get(self, args):
         """List device types (filter name, q; sort name, created_at, updated_at)."""
         req = PageRequest.from_args(args)
-        return page_response(DeviceTypeRepository(get_db()).list(req), req)
+        return page_response(services().device_types.list(req), req)
 
     @requires(Role.ADMIN)
     @blp.arguments(DeviceTypeCreateSchema)
     @blp.response(201, DeviceTypeSchema)
     def post(self, body):
         """Create a device type."""
-        return DeviceTypeRepository(get_db()).create(body)
+        return services().device_types.create(body)
 
 
 @blp.route("/<uuid:type_id>")
@@ -51,24 +49,17 @@ class DeviceTypeItem(MethodView):
     @blp.response(200, DeviceTypeSchema)
     def get(self, type_id):
         """Read a device type."""
-        return _found(DeviceTypeRepository(get_db()).get(type_id))
+        return services().device_types.get(type_id)
 
     @requires(Role.ADMIN)
     @blp.arguments(DeviceTypeUpdateSchema)
     @blp.response(200, DeviceTypeSchema)
     def patch(self, body, type_id):
         """Change a device type."""
-        return _found(DeviceTypeRepository(get_db()).update(type_id, body))
+        return services().device_types.update(type_id, body)
 
     @requires(Role.ADMIN)
     @blp.response(204)
     def delete(self, type_id):
         """Delete a device type no device uses (409 otherwise)."""
-        if not DeviceTypeRepository(get_db()).delete(type_id):
-            raise NotFound("Device type not found")
-
-
-def _found(row):
-    if row is None:
-        raise NotFound("Device type not found")
-    return row
+        services().device_types.delete(type_id)

@@ -8,11 +8,9 @@ from flask_smorest import Blueprint
 
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, error_responses, requires
-from device_manager.extensions import get_db
-from device_manager.repositories.events import EventRepository, Transition
+from device_manager.extensions import services
 from device_manager.schemas.common import ErrorSchema
 from device_manager.schemas.events import EventListArgs, EventPageSchema, EventSchema, ResolveSchema
-from device_manager.service.errors import Conflict, NotFound
 from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
@@ -31,7 +29,7 @@ class Events(MethodView):
         """List events (filter status, severity (repeatable), device_id, device_type, rule_id, rule_kind,
         since/until on last_ts; newest first by default)."""
         req = PageRequest.from_args(args)
-        return page_response(EventRepository(get_db()).list(req), req)
+        return page_response(services().events.list(req), req)
 
 
 @blp.route("/<uuid:event_id>")
@@ -43,10 +41,7 @@ class EventItem(MethodView):
     @blp.response(200, EventSchema)
     def get(self, event_id):
         """Read an event."""
-        event = EventRepository(get_db()).get(event_id)
-        if event is None:
-            raise NotFound("Event not found")
-        return event
+        return services().events.get(event_id)
 
 
 @blp.route("/<uuid:event_id>/acknowledge", methods=["POST"])
@@ -56,7 +51,7 @@ class EventItem(MethodView):
 @blp.alt_response(409, schema=ErrorSchema, description="The event is not open")
 def acknowledge(event_id):
     """Acknowledge an open event (records who and when); 409 when it is already acknowledged or resolved."""
-    return _done(EventRepository(get_db()).acknowledge(event_id, current_actor()), "acknowledged")
+    return services().events.acknowledge(event_id, current_actor())
 
 
 @blp.route("/<uuid:event_id>/resolve", methods=["POST"])
@@ -67,13 +62,4 @@ def acknowledge(event_id):
 @blp.alt_response(409, schema=ErrorSchema, description="The event is already resolved")
 def resolve(body, event_id):
     """Resolve an open or acknowledged event with a comment (records who and when); 409 when already resolved."""
-    return _done(EventRepository(get_db()).resolve(event_id, current_actor(), body["comment"]), "resolved")
-
-
-def _done(result: Transition, target: str):
-    if not result.found:
-        raise NotFound("Event not found")
-    if not result.ok:
-        raise Conflict(f"An event that is {result.current_status} cannot be {target}",
-                       {"status": result.current_status, "target": target})
-    return result.event
+    return services().events.resolve(event_id, current_actor(), body["comment"])

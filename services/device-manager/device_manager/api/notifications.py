@@ -8,14 +8,12 @@ from flask_smorest import Blueprint
 
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import error_responses, requires
-from device_manager.extensions import get_db
-from device_manager.repositories.notifications import NotificationRepository
+from device_manager.extensions import services
 from device_manager.schemas.notifications import (
     NotificationDetailSchema,
     NotificationListArgs,
     NotificationPageSchema,
 )
-from device_manager.service.errors import NotFound
 from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
@@ -33,7 +31,7 @@ class Notifications(MethodView):
     def get(self, args):
         """List notifications (filter event_id, subscription_id, status, channel, since/until on created_at)."""
         req = PageRequest.from_args(args)
-        return page_response(NotificationRepository(get_db()).list(req), req)
+        return page_response(services().notifications.notifications_page(req), req)
 
 
 @blp.route("/<uuid:notification_id>")
@@ -45,7 +43,4 @@ class NotificationItem(MethodView):
     @blp.response(200, NotificationDetailSchema)
     def get(self, notification_id):
         """Read a notification with its attempts."""
-        row = NotificationRepository(get_db()).get(notification_id)
-        if row is None:
-            raise NotFound("Notification not found")
-        return row
+        return services().notifications.notification(notification_id)

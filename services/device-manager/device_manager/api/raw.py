@@ -9,15 +9,11 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from device_manager.api.archive import time_range
-from device_manager.api.telemetry import device_text_id, query_error
-from device_manager.archive.raw import Cursor, ndjson, read_page
+from device_manager.archive.raw import ndjson
 from device_manager.auth.roles import error_responses, requires
-from device_manager.backends import get_archive
-from device_manager.extensions import get_db
+from device_manager.extensions import services
 from device_manager.schemas.raw import RawArgs
 from device_manager.service.roles import Role
-from device_manager.telemetry.query import QueryError
 
 blp = Blueprint("raw", __name__, url_prefix="/api/v1/devices", description="Raw archived messages")
 OK = {"description": "NDJSON, one archived IngestMessage per line, ordered by (device ts, seq); "
@@ -37,15 +33,8 @@ class Raw(MethodView):
         """Messages with device time in [from, to) (default the last 24 h, at most 31 days), at most `limit`
         (1,000) per response; follow the `Link` header for the rest. Messages archived in the legacy per-device
         layout are listed by /archive until backfilled (docs/archive.md)."""
-        text_id = device_text_id(device_id)
-        try:
-            start, end = time_range(args.get("start"), args.get("end"), ("from", "to"))
-            after = Cursor.decode(args["after"]) if args.get("after") else None
-        except QueryError as exc:
-            raise query_error(exc) from None
-        except ValueError:
-            raise query_error(QueryError("after", "not a cursor of this listing")) from None
-        page = read_page(get_db(), get_archive(), text_id, start, end, after, args["limit"])
+        page = services().readings.raw(device_id, args.get("start"), args.get("end"), args.get("after"),
+                                       args["limit"])
         headers = {"X-Archive-Missing": str(page.missing)}
         if page.after is not None:
             query = [(k, v) for k, v in request.args.items(multi=True) if k != "after"]

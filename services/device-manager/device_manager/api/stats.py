@@ -7,8 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from device_manager.auth.roles import requires
-from device_manager.extensions import get_db
-from device_manager.repositories.stats import StatsRepository
+from device_manager.extensions import services
 from device_manager.schemas.stats import StatsArgs, StatsSchema
 from device_manager.service.roles import Role
 
@@ -25,4 +24,4 @@ class Stats(MethodView):
     def get(self, args):
         """Devices by status and connection status, unresolved events by severity, notifications and dead letters
         by status, and stored datagrams / dead-lettered messages per second over the last window_s seconds."""
-        return StatsRepository(get_db()).summary(args["window_s"])
+        return services().stats.summary(args["window_s"])

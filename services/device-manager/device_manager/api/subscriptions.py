@@ -8,17 +8,14 @@ from flask_smorest import Blueprint
 
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import current_actor, error_responses, requires
-from device_manager.extensions import get_db
-from device_manager.repositories.subscriptions import SubscriptionRepository
+from device_manager.extensions import services
 from device_manager.schemas.subscriptions import (
     SubscriptionCreateSchema,
     SubscriptionListArgs,
     SubscriptionPageSchema,
     SubscriptionSchema,
     SubscriptionUpdateSchema,
-    check_target,
 )
-from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.pagination import PageRequest
 from device_manager.service.roles import Role
 
@@ -36,14 +33,14 @@ class Subscriptions(MethodView):
     def get(self, args):
         """List subscriptions (filter channel, min_severity, device_type, device_id, rule_id, enabled, q)."""
         req = PageRequest.from_args(args)
-        return page_response(SubscriptionRepository(get_db()).list(req), req)
+        return page_response(services().notifications.subscriptions_page(req), req)
 
     @requires(Role.OPERATOR)
     @blp.arguments(SubscriptionCreateSchema)
     @blp.response(201, SubscriptionSchema)
     def post(self, body):
         """Create a subscription (an unknown rule_id is 422)."""
-        return SubscriptionRepository(get_db()).create(body, current_actor())
+        return services().notifications.subscribe(body, current_actor())
 
 
 @blp.route("/<uuid:sub_id>")
@@ -55,7 +52,7 @@ class SubscriptionItem(MethodView):
     @blp.response(200, SubscriptionSchema)
     def get(self, sub_id):
         """Read a subscription (has_secret tells whether a secret is set, never its value)."""
-        return _found(SubscriptionRepository(get_db()).get(sub_id))
+        return services().notifications.subscription(sub_id)
 
     @requires(Role.OPERATOR)
     @blp.doc(responses=error_responses(r404="Subscription not found"))
@@ -63,29 +60,11 @@ class SubscriptionItem(MethodView):
     @blp.response(200, SubscriptionSchema)
     def patch(self, body, sub_id):
         """Change a subscription; channel and target are checked together after the merge."""
-        repo = SubscriptionRepository(get_db())
-        current = _found(repo.get(sub_id))
-        if {"channel", "target", "secret"} & set(body):
-            merged = {**current, **body}
-            if "secret" not in body and merged["channel"] != "webhook":
-                body = {**body, "secret": None}  # a channel that cannot sign drops the old key
-                merged["secret"] = None
-            try:
-                check_target(merged)
-            except ma.ValidationError as exc:
-                raise Invalid("Request validation failed", {"json": exc.messages}) from None
-        return _found(repo.update(sub_id, body))
+        return services().notifications.update_subscription(sub_id, body)
 
     @requires(Role.OPERATOR)
     @blp.doc(responses=error_responses(r404="Subscription not found"))
     @blp.response(204)
     def delete(self, sub_id):
         """Delete a subscription (its notifications stay, detached)."""
-        if not SubscriptionRepository(get_db()).delete(sub_id):
-            raise NotFound("Subscription not found")
-
-
-def _found(row):
-    if row is None:
-        raise NotFound("Subscription not found")
-    return row
+        services().notifications.unsubscribe(sub_id)

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, url_for
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from device_manager import metrics
-from device_manager.extensions import ctx
+from device_manager.extensions import services
 
 bp = Blueprint("system", __name__)
 
@@ -30,7 +30,7 @@ def healthz():
 def readyz():
     """Ready: every dependency check (database, MQTT broker, ...) passes; 503 otherwise."""
     results = {}
-    for name, check in ctx().checks.items():
+    for name, check in services().checks.items():
         try:
             results[name] = bool(check())
         except Exception:  # a failing probe means "not ready", never a crashed endpoint
@@ -42,10 +42,10 @@ def readyz():
 @bp.get("/metrics")
 def prometheus():
     """Prometheus exposition, refreshing the pool gauges first."""
-    db = ctx().db
+    db = services().db
     metrics.DB_POOL_IN_USE.set(db.in_use)
     metrics.DB_POOL_SIZE.set(db.size)
-    return Response(metrics.exposition(ctx().settings.prometheus_multiproc_dir), mimetype=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(services().settings.prometheus_multiproc_dir), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/api/v1/docs")

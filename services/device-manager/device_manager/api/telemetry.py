@@ -7,28 +7,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from device_manager.auth.roles import error_responses, requires
-from device_manager.backends import get_series
-from device_manager.extensions import get_db
-from device_manager.repositories.devices import DeviceRepository
+from device_manager.extensions import services
 from device_manager.schemas.telemetry import LatestArgs, LatestSchema, TelemetryArgs, TelemetrySchema
-from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.roles import Role
-from device_manager.telemetry import QueryError, build_query, latest_to_dict, series_to_dict
 
 blp = Blueprint("telemetry", __name__, url_prefix="/api/v1/devices", description="Device telemetry")
-
-
-def device_text_id(device_pk) -> str:
-    """The device's text id (the one in telemetry and the archive) for its UUID; 404 when unknown."""
-    device = DeviceRepository(get_db()).get(device_pk)
-    if device is None:
-        raise NotFound("Device not found")
-    return device["device_id"]
-
-
-def query_error(exc: QueryError) -> Invalid:
-    """A telemetry/archive bound violation as the standard 422 body."""
-    return Invalid(exc.message, {"query": {exc.field: [exc.message]}})
 
 
 @blp.route("/<uuid:device_id>/telemetry")
@@ -43,13 +26,9 @@ class Telemetry(MethodView):
         """Points in [start, end) (default the last hour), or with every= one value per epoch-aligned bucket
         (agg mean|min|max|last|count). 422 when the range exceeds 31 days, start >= end, or the answer would
         hold more than 10,000 points per metric."""
-        text_id = device_text_id(device_id)
-        try:
-            q = build_query(text_id, start=args.get("start"), end=args.get("end"),
-                            metrics=tuple(args.get("metric") or ()), every=args.get("every"), agg=args.get("agg"))
-            return series_to_dict(q, get_series().query(q))
-        except QueryError as exc:
-            raise query_error(exc) from None
+        return services().readings.telemetry(device_id, start=args.get("start"), end=args.get("end"),
+                                             metrics=tuple(args.get("metric") or ()), every=args.get("every"),
+                                             agg=args.get("agg"))
 
 
 @blp.route("/<uuid:device_id>/telemetry/latest")
@@ -63,5 +42,4 @@ class LatestTelemetry(MethodView):
     def get(self, args, device_id):
         """The newest value of each metric (or of the given ones): PostgreSQL looks at the device's newest 500
         datagrams, InfluxDB at the last 30 days."""
-        text_id = device_text_id(device_id)
-        return latest_to_dict(text_id, get_series().latest(text_id, tuple(args.get("metric") or ())))
+        return services().readings.latest(device_id, tuple(args.get("metric") or ()))

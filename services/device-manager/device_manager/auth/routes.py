@@ -9,10 +9,9 @@ from flask_jwt_extended import decode_token, get_jwt, get_jwt_identity, jwt_requ
 from flask_smorest import Blueprint
 
 from device_manager.api.errors import Unauthorized
-from device_manager.auth import passwords, tokens
+from device_manager.auth import tokens
 from device_manager.auth.roles import error_responses
-from device_manager.extensions import get_db, limiter
-from device_manager.repositories.users import TokenBlocklist, UserRepository
+from device_manager.extensions import limiter, services
 from device_manager.schemas.users import LoginSchema, LogoutSchema, TokensSchema, UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Login, token refresh, logout")
@@ -38,9 +37,8 @@ def _login_limit() -> str:
                                                 r429="Too many login attempts for this email from this address"))
 def login(body):
     """Exchange email and password for an access and a refresh token."""
-    user = UserRepository(get_db()).get_for_login(body["email"])
-    ok = passwords.verify_password(user["password_hash"] if user else None, body["password"])
-    if not ok or not user["is_active"]:
+    user = services().users.authenticate(body["email"], body["password"])
+    if user is None:
         raise Unauthorized("Invalid email or password", code="invalid_credentials")
     return tokens.issue(user)
 
@@ -51,8 +49,8 @@ def login(body):
 @blp.doc(responses=_TOKEN_ERRORS)
 def refresh():
     """A new access token from a refresh token (sent as the Bearer token); role is re-read from the database."""
-    user = UserRepository(get_db()).get(get_jwt_identity())
-    if not user or not user["is_active"]:
+    user = services().users.active(get_jwt_identity())
+    if user is None:
         raise Unauthorized("User no longer exists or is disabled", code="invalid_token")
     return tokens.issue(user, refresh=False, fresh=False)
 
@@ -64,7 +62,7 @@ def refresh():
 @blp.doc(responses=_TOKEN_ERRORS)
 def logout(body):
     """Revoke the presented token and, if given, the refresh token in the body."""
-    blocklist = TokenBlocklist(get_db())
+    blocklist = services().blocklist
     claims = get_jwt()
     blocklist.revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], UTC))
     if body and body.get("refresh_token"):
@@ -83,7 +81,7 @@ def logout(body):
 @blp.doc(responses=_TOKEN_ERRORS)
 def me():
     """The authenticated user."""
-    user = UserRepository(get_db()).get(get_jwt_identity())
+    user = services().users.find(get_jwt_identity())
     if not user:
         raise Unauthorized("User no longer exists", code="invalid_token")
     return user

@@ -9,8 +9,7 @@ from flask import current_app
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
 from device_manager.api.errors import error_response
-from device_manager.extensions import get_db
-from device_manager.repositories.users import TokenBlocklist
+from device_manager.extensions import services
 
 
 def issue(user: dict[str, Any], *, refresh: bool = True, fresh: bool = True,
@@ -40,7 +39,7 @@ def register(jwt: JWTManager) -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload):
-        return not TokenBlocklist(get_db()).is_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
+        return not services().blocklist.is_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
 
     @jwt.unauthorized_loader
     def _missing(reason):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.dead_letters import Handled
 from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
@@ -37,16 +37,6 @@ def preview(head: bytes | memoryview | None, size: int) -> dict[str, Any]:
 def _shape(row: dict[str, Any]) -> dict[str, Any]:
     head = row.pop("body_head", None)
     return {**row, **preview(head, row["body_size"])}
-
-
-@dataclass(frozen=True)
-class Handled:
-    """Outcome of replay/discard: the updated row, or why nothing changed."""
-
-    row: dict[str, Any] | None
-    found: bool
-    current_status: str | None = None
-    no_exchange: bool = False
 
 
 class DeadLetterRepository:

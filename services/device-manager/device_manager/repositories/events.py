@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from device_manager.repositories.base import Filters, fetch_page
+from device_manager.service.events import Transition
 from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
@@ -17,20 +17,6 @@ SORT = {"last_ts": "last_ts", "first_ts": "first_ts", "created_at": "created_at"
 _EXACT = ("status", "severity", "device_id", "rule_id", "rule_kind", "device_type")
 # Which state each action leads to, and the states it may start from.
 TRANSITIONS = {"acknowledge": ("acknowledged", ("open",)), "resolve": ("resolved", ("open", "acknowledged"))}
-
-
-@dataclass(frozen=True)
-class Transition:
-    """Outcome of an acknowledge/resolve: the updated row, or the state that made it impossible."""
-
-    event: dict[str, Any] | None
-    found: bool
-    current_status: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the transition happened."""
-        return self.event is not None
 
 
 class EventRepository:

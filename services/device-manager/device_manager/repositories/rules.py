@@ -6,16 +6,9 @@ from typing import Any
 
 from device_manager.repositories.base import Filters, fetch_page
 from device_manager.service.pagination import Page, PageRequest
+from device_manager.service.rules import BUILTIN_FIELDS, THRESHOLD_FIELDS
 from iothub.db import Database
 
-BUILTIN_KINDS = ("seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")
-KINDS = ("threshold", *BUILTIN_KINDS)
-# What may change on a rule, by kind; everything else is fixed once created.
-THRESHOLD_FIELDS = ("name", "description", "scope", "device_id", "device_type", "metric", "operator", "threshold",
-                    "severity", "message_template", "for_seconds", "clear_hysteresis", "renotify_seconds",
-                    "cooldown_seconds", "params", "enabled")
-BUILTIN_FIELDS = ("description", "params", "severity", "message_template", "renotify_seconds", "cooldown_seconds",
-                  "enabled")
 COLUMNS = ("id, name, description, kind, (kind <> 'threshold') AS builtin, scope, device_id, device_type, metric, "
            "operator, threshold, severity, message_template, for_seconds, clear_hysteresis, renotify_seconds, "
            "cooldown_seconds, params, enabled, created_by, created_at, updated_at")

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from device_manager.extensions import get_settings
+
 
 class Timestamp(fields.DateTime):
     """ISO 8601 timestamp always rendered in UTC with a Z suffix."""
@@ -105,8 +107,6 @@ class ListArgsSchema(ma.Schema):
 
     @ma.validates("page_size")
     def _check_page_size(self, value, **_kwargs):
-        from device_manager.extensions import get_settings
-
         limit = get_settings().page_size_max
         if value is not None and value > limit:
             raise ma.ValidationError(f"Must be at most {limit}.")
@@ -118,8 +118,6 @@ class ListArgsSchema(ma.Schema):
 
     @ma.post_load
     def _defaults(self, data, **_kwargs):
-        from device_manager.extensions import get_settings
-
         data["page_size"] = data.get("page_size") or get_settings().page_size_default
         data["sort"] = data.get("sort") or self.DEFAULT_SORT
         return data

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from device_manager.schemas.common import Timestamp, list_args, page_schema
 from device_manager.schemas.text import JsonObject, Text
+from device_manager.service.rules import scope_errors
 
 KINDS = ("threshold", "seq_gap", "offline", "ota_failed", "command_timeout", "redundancy")
 SCOPES = ("device", "device_type", "all")
@@ -87,17 +88,8 @@ class RuleUpdateSchema(_RuleFields):
 
 
 def check_scope(data: dict) -> None:
-    """device scope needs device_id, device_type scope needs device_type, and neither id belongs elsewhere."""
-    scope = data.get("scope", "all")
-    errors = {}
-    if scope == "device" and not data.get("device_id"):
-        errors["device_id"] = ["Required when scope is device."]
-    if scope == "device_type" and not data.get("device_type"):
-        errors["device_type"] = ["Required when scope is device_type."]
-    if scope != "device" and data.get("device_id"):
-        errors["device_id"] = ["Only allowed when scope is device."]
-    if scope != "device_type" and data.get("device_type"):
-        errors["device_type"] = ["Only allowed when scope is device_type."]
+    """The scope rule of the domain as a marshmallow error."""
+    errors = scope_errors(data)
     if errors:
         raise ma.ValidationError(errors)
 

@@ -63,8 +63,8 @@ class SubscriptionUpdateSchema(_SubscriptionFields):
     """PATCH /subscriptions/{id}: any subset; the merged channel/target/secret are checked together."""
 
 
-def check_target(data: dict) -> None:
-    """webhook: http(s) URL; email: an address; log: any label. A secret only signs webhooks."""
+def target_errors(data: dict) -> dict:
+    """webhook: http(s) URL; email: an address; log: any label. A secret only signs webhooks. Field errors."""
     channel, target = data.get("channel"), data.get("target")
     errors = {}
     try:
@@ -76,6 +76,12 @@ def check_target(data: dict) -> None:
         errors["target"] = exc.messages
     if channel != "webhook" and data.get("secret"):
         errors["secret"] = ["Only webhook subscriptions take a secret."]
+    return errors
+
+
+def check_target(data: dict) -> None:
+    """target_errors as a marshmallow error."""
+    errors = target_errors(data)
     if errors:
         raise ma.ValidationError(errors)
 

@@ -1,0 +1,93 @@
+"""The composition root's parts list: every adapter, repository and use-case service of one app, built once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from device_manager.amqp import AmqpPublisher
+from device_manager.auth import passwords
+from device_manager.readers import archive_reader, raw_pages, series_reader
+from device_manager.repositories.commands import CommandRepository
+from device_manager.repositories.configs import ConfigRepository
+from device_manager.repositories.counts import CountCache
+from device_manager.repositories.dead_letters import DeadLetterRepository
+from device_manager.repositories.device_types import DeviceTypeRepository
+from device_manager.repositories.devices import DeviceRepository
+from device_manager.repositories.energy import EnergyRepository
+from device_manager.repositories.events import EventRepository
+from device_manager.repositories.exports import ExportRepository
+from device_manager.repositories.notifications import NotificationRepository
+from device_manager.repositories.ota import OtaRepository
+from device_manager.repositories.rules import RuleRepository
+from device_manager.repositories.stats import StatsRepository
+from device_manager.repositories.subscriptions import SubscriptionRepository
+from device_manager.repositories.users import TokenBlocklist, UserRepository
+from device_manager.schemas.subscriptions import target_errors
+from device_manager.service.dead_letters import DeadLetterService
+from device_manager.service.device_types import DeviceTypeService
+from device_manager.service.devices import DeviceService
+from device_manager.service.dispatch import CommandService
+from device_manager.service.events import EventService
+from device_manager.service.metering import MeteringService
+from device_manager.service.notifications import NotificationService
+from device_manager.service.readings import ReadingService
+from device_manager.service.rules import RuleService
+from device_manager.service.stats import StatsService
+from device_manager.service.users import UserService
+from device_manager.settings import Settings
+from iothub.db import Database
+
+
+@dataclass
+class Services:
+    """What every transport (the JSON API, the console) calls: the use-case services, plus the adapters the
+    composition root owns (for readiness checks, metrics and shutdown)."""
+
+    settings: Settings
+    db: Database
+    publisher: object  # device_manager.mqtt.CommandPublisher (or any object with publish_many/is_connected/close)
+    amqp: AmqpPublisher
+    devices: DeviceService
+    device_types: DeviceTypeService
+    commands: CommandService
+    rules: RuleService
+    events: EventService
+    dead_letters: DeadLetterService
+    notifications: NotificationService
+    readings: ReadingService
+    metering: MeteringService
+    stats: StatsService
+    users: UserService
+    blocklist: TokenBlocklist
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Stop what this app started (tests build many apps)."""
+        self.amqp.close()
+        self.publisher.close()
+        self.db.close()
+
+
+def build(settings: Settings, db: Database, publisher, checks: dict[str, Callable[[], bool]]) -> Services:
+    """Wire repositories and adapters into the services."""
+    amqp = AmqpPublisher(settings.amqp_url)
+    archive = archive_reader(settings)
+    devices = DeviceService(DeviceRepository(db, CountCache()), settings.bulk_max)
+    commands = CommandRepository(db)
+    return Services(
+        settings=settings, db=db, publisher=publisher, amqp=amqp, checks=checks,
+        devices=devices,
+        device_types=DeviceTypeService(DeviceTypeRepository(db)),
+        commands=CommandService(commands, OtaRepository(db), ConfigRepository(db), publisher),
+        rules=RuleService(RuleRepository(db), amqp),
+        events=EventService(EventRepository(db)),
+        dead_letters=DeadLetterService(DeadLetterRepository(db), amqp),
+        notifications=NotificationService(SubscriptionRepository(db), NotificationRepository(db), target_errors),
+        readings=ReadingService(devices, series_reader(settings, db), archive, raw_pages(db, archive)),
+        metering=MeteringService(devices, EnergyRepository(db),
+                                 ExportRepository(db, batch_rows=settings.export_batch_rows)),
+        stats=StatsService(StatsRepository(db)),
+        users=UserService(UserRepository(db), passwords),
+        blocklist=TokenBlocklist(db),
+    )
