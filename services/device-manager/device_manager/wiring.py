@@ -59,7 +59,6 @@ class Services:
     metering: MeteringService
     stats: StatsService
     users: UserService
-    blocklist: TokenBlocklist
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -88,6 +87,5 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
         metering=MeteringService(devices, EnergyRepository(db),
                                  ExportRepository(db, batch_rows=settings.export_batch_rows)),
         stats=StatsService(StatsRepository(db)),
-        users=UserService(UserRepository(db), passwords),
-        blocklist=TokenBlocklist(db),
+        users=UserService(UserRepository(db), passwords, TokenBlocklist(db)),
     )

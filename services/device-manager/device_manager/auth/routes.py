@@ -62,9 +62,9 @@ def refresh():
 @blp.doc(responses=_TOKEN_ERRORS)
 def logout(body):
     """Revoke the presented token and, if given, the refresh token in the body."""
-    blocklist = services().blocklist
+    users = services().users
     claims = get_jwt()
-    blocklist.revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], UTC))
+    users.revoke_token(claims["jti"], datetime.fromtimestamp(claims["exp"], UTC))
     if body and body.get("refresh_token"):
         try:
             other = decode_token(body["refresh_token"], allow_expired=True)
@@ -72,7 +72,7 @@ def logout(body):
             raise Unauthorized("refresh_token is not a valid token", code="invalid_token") from exc
         if other.get("sub") != claims.get("sub"):
             raise Unauthorized("refresh_token belongs to another user", code="invalid_token")
-        blocklist.revoke(other["jti"], datetime.fromtimestamp(other["exp"], UTC))
+        users.revoke_token(other["jti"], datetime.fromtimestamp(other["exp"], UTC))
 
 
 @blp.route("/me", methods=["GET"])

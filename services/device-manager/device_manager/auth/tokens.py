@@ -39,7 +39,7 @@ def register(jwt: JWTManager) -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload):
-        return not services().blocklist.is_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
+        return not services().users.token_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
 
     @jwt.unauthorized_loader
     def _missing(reason):

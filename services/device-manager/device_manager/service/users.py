@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from device_manager.service.errors import Conflict, NotFound
@@ -37,6 +38,16 @@ class UserStore(Protocol):
         """Insert an admin unless one exists; True when inserted."""
 
 
+class TokenStore(Protocol):
+    """Revoked token ids."""
+
+    def revoke(self, jti: str, expires_at: datetime) -> None:
+        """Record a revoked token (idempotent)."""
+
+    def is_usable(self, jti: str, user_id: str, role: str | None) -> bool:
+        """Not revoked, and the user still exists, is active and has the token's role."""
+
+
 class PasswordHasher(Protocol):
     """Hashes and checks passwords."""
 
@@ -50,9 +61,10 @@ class PasswordHasher(Protocol):
 class UserService:
     """Users and credentials."""
 
-    def __init__(self, users: UserStore, hasher: PasswordHasher):
+    def __init__(self, users: UserStore, hasher: PasswordHasher, tokens: TokenStore):
         self.users = users
         self.hasher = hasher
+        self.tokens = tokens
 
     def list(self, req: PageRequest) -> Page:
         """A page of users."""
@@ -98,6 +110,14 @@ class UserService:
         """The user when it still exists and is active."""
         user = self.find(user_id)
         return user if user and user["is_active"] else None
+
+    def revoke_token(self, jti: str, expires_at: datetime) -> None:
+        """Revoke a token until it would have expired anyway."""
+        self.tokens.revoke(jti, expires_at)
+
+    def token_usable(self, jti: str, user_id: str, role: str | None) -> bool:
+        """A token stays usable while not revoked and its user is active with the token's role."""
+        return self.tokens.is_usable(jti, user_id, role)
 
     def ensure_admin(self, email: str, password: str) -> bool:
         """Create the first admin when no admin exists yet (hashing only then); True when created."""
