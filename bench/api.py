@@ -254,8 +254,8 @@ def in_app_times(log_path: Path, offset: int) -> dict:
 
 def sql_floor(dsn: str, targets: dict, samples: int, rng: random.Random) -> dict:
     """The repository / series-backend call behind each endpoint, timed serially in-process (no HTTP, no JSON)."""
-    from device_manager.pagination import PageRequest
     from device_manager.repositories.devices import DeviceRepository
+    from device_manager.service.pagination import PageRequest
     from device_manager.telemetry import build_query
     from device_manager.telemetry.postgres import PostgresSeries
     from iothub.db import Database
