@@ -1,0 +1,1 @@
+"""Device broker credentials: use cases (service), PostgreSQL store, dynsec broker admin, device CA."""
