@@ -70,8 +70,8 @@ done
 
 # Development PKI (server CA, server certificate, device CA + CRL) and the broker's first dynsec file, once.
 "$BIN/python" -m iothub.devcerts "$CERTS"
-export MQTT_TLS_CA=$CERTS/ca.crt DEVICE_CA_CERT=$CERTS/device-ca.crt DEVICE_CA_KEY=$CERTS/device-ca.key \
-  DEVICE_CA_CRL=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
+export MQTT_TLS_CA=$CERTS/ca.crt DEVICE_CA_CERT_FILE=$CERTS/device-ca.crt DEVICE_CA_KEY_FILE=$CERTS/device-ca.key \
+  DEVICE_CA_CRL_FILE=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
   SIM_CREDENTIALS_FILE=${SIM_CREDENTIALS_FILE:-$RUN/simulator-credentials.json}
 "$BIN/python" -m iothub.dynsec_init "$RUN/mosquitto/data/dynamic-security.json"
 [ -n "$DYNSEC_PLUGIN" ] || { echo "Mosquitto's dynamic security plugin is missing" >&2; exit 1; }

@@ -92,14 +92,16 @@ class Mosquitto(Server):
 
     cert_port: int = 0
     certs: Path | None = None
+    plain_port: int = 0  # a plain-TCP listener (still authenticated), for benchmarks that compare with TLS
 
     def reload(self) -> None:
         """SIGHUP: Mosquitto reloads its TLS files, the device CA's CRL included."""
         os.kill(self.proc.pid, signal.SIGHUP)
 
 
-def mosquitto(workdir: Path) -> Mosquitto:
-    """The project's Mosquitto config: its two TLS listeners on private ports, its own dynsec file, the run's certs."""
+def mosquitto(workdir: Path, *, plain: bool = False) -> Mosquitto:
+    """The project's Mosquitto config: its two TLS listeners on private ports, its own dynsec file, the run's certs;
+    `plain` adds an authenticated plain-TCP listener on localhost (bench.ingest's TLS-cost baseline)."""
     from tests.support import mqtt as test_mqtt
 
     port, cert_port = free_port(), free_port()
@@ -122,9 +124,11 @@ def mosquitto(workdir: Path) -> Mosquitto:
     # root-owned temp dir (sessions would silently not survive a restart); stay the user we are.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
     pid = f"pid_file {workdir / 'mosquitto.pid'}\n"  # the device manager's CRL reload signals it
-    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n" + user + pid)
+    plain_port = free_port() if plain else 0
+    extra = f"listener {plain_port} 127.0.0.1\n" if plain else ""
+    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n" + user + pid + extra)
     return Mosquitto("mosquitto", [find_binary("mosquitto"), "-c", str(conf)], port, workdir, cert_port=cert_port,
-                     certs=certs)
+                     certs=certs, plain_port=plain_port)
 
 
 def seaweed_s3(workdir: Path) -> Server:

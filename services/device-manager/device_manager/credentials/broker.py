@@ -50,7 +50,7 @@ class DynsecBroker:
     def publish_crl(self, crl_pem: bytes) -> None:
         """Write the device CA's CRL where Mosquitto reads it and make it reread it (SIGHUP to its pid)."""
         if not self.crl_path:
-            raise RuntimeError("DEVICE_CA_CRL is not set: certificate revocation cannot reach the broker")
+            raise RuntimeError("DEVICE_CA_CRL_FILE is not set: certificate revocation cannot reach the broker")
         path = Path(self.crl_path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(crl_pem)

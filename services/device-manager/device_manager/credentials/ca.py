@@ -1,4 +1,4 @@
-"""The CaSigner port on the device CA's certificate and key files (DEVICE_CA_CERT, DEVICE_CA_KEY)."""
+"""The CaSigner port on the device CA's certificate and key files (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class FileCa:
 
     def _ca(self) -> pki.Signer:
         if self._signer is None:
-            raise NoDeviceCa("no device CA configured (DEVICE_CA_CERT, DEVICE_CA_KEY)")
+            raise NoDeviceCa("no device CA configured (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE)")
         return self._signer
 
     def issue(self, device_id: str) -> Certificate:
