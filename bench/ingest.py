@@ -315,10 +315,10 @@ def main() -> int:
     try:
         for tls in {"both": (False, True), "tls": (True,), "tcp": (False,)}[args.transport]:
             results[tls] = _phase(broker, tls, args, per_device)
-        connects = connect.measure(broker, args.connect) if args.connect else None
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    connects = connect.measure(args.connect) if args.connect else None
     print(f"\n{args.devices * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
           f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, fan-out {args.fanout}, "
           f"load {os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s; every client authenticated")

@@ -133,3 +133,12 @@ def test_roles_and_errors(client, auth, device, uid):
     assert_error(client.post(missing, headers=auth["operator"], json={"password": True}), 404)
     assert_error(client.post("/api/v1/devices/credentials/bulk", headers=auth["operator"],
                              json={"devices": [device["id"]], "csr": "x", "password": True}), 422)
+
+
+def test_deleting_a_device_revokes_its_broker_credentials(client, auth, device, login):
+    issued = client.post(_path(device), headers=auth["operator"], json={"password": True}).get_json()
+    live = login(issued)
+    assert client.delete(f"/api/v1/devices/{device['id']}", headers=auth["operator"]).status_code == 204
+    wait_for(lambda: live.disconnects, what="the deleted device's session dropped")
+    live.client.loop_stop()
+    assert login(issued).connack.value in REFUSED

@@ -24,8 +24,8 @@ SERVICE_ROLES = {"iothub-bridge": ROLE_BRIDGE, "iothub-commands": ROLE_COMMANDS,
 PBKDF2_ITERATIONS = 101  # what mosquitto_ctrl and the plugin itself use for dynsec passwords
 
 
-def _acl(acltype: str, topic: str) -> dict:
-    return {"acltype": acltype, "topic": topic, "allow": True, "priority": 0}
+def _acl(acltype: str, topic: str, *, allow: bool = True, priority: int = 0) -> dict:
+    return {"acltype": acltype, "topic": topic, "allow": allow, "priority": priority}
 
 
 def roles(prefixes: tuple[str, ...] = ("",)) -> dict[str, list[dict]]:
@@ -48,11 +48,15 @@ def device_role(device_id: str) -> str:
 
 
 def device_acls(device_id: str, prefixes: tuple[str, ...] = ("",)) -> list[dict]:
-    """A device publishes only its own data topics and subscribes only to its own command topic."""
+    """A device publishes only below its own `iot/{id}/` (the spec's ACL) but never its own commands, and subscribes
+    only to its own command topic. Three entries: the plugin rewrites its whole file on every change, so a
+    device's role is kept small."""
     acls = []
     for p in prefixes:
-        acls += [_acl("publishClientSend", f"{p}{ROOT}/{device_id}/{suffix}") for suffix in DEVICE_TOPICS]
-        acls.append(_acl("subscribePattern", f"{p}{ROOT}/{device_id}/{COMMAND_SUFFIX}"))
+        own, commands = f"{p}{ROOT}/{device_id}", f"{p}{ROOT}/{device_id}/{COMMAND_SUFFIX}"
+        acls += [_acl("publishClientSend", f"{own}/#"),
+                 _acl("publishClientSend", commands, allow=False, priority=1),  # checked first
+                 _acl("subscribePattern", commands)]
     return acls
 
 

@@ -199,6 +199,12 @@ class Credentials:
             self.broker.kick(device_id)
         self.store.remove(device_id, tuple(gone))
 
+    def forget(self, device_uuid) -> None:
+        """Before a device is deleted: whatever credentials it has stop working (nothing to do when none)."""
+        device_id = self.store.device_id(device_uuid)
+        if device_id is not None and self.store.credentials(device_id):
+            self.revoke(device_uuid)
+
     def _issue_many(self, present: dict[str, dict[str, Credential]], req: Request) -> list[Issued]:
         out, passwords = [], {}
         for device_id, have in present.items():
