@@ -76,7 +76,8 @@ class DeviceItem(MethodView):
     @requires(Role.OPERATOR)
     @blp.response(204)
     def delete(self, device_id):
-        """Delete a device with its config, commands and OTA states."""
+        """Delete a device with its config, commands and OTA states; its broker credentials are revoked first."""
+        services().credentials.forget(device_id)
         services().devices.delete(device_id)
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_manager.credentials.service import Certificate, CredentialError
+from device_manager.service.credentials import Certificate
+from device_manager.service.errors import Invalid
 from iothub import pki
-
-
-class NoDeviceCa(CredentialError):
-    """Certificates were asked for but the deployment has no device CA."""
 
 
 class FileCa:
@@ -22,7 +19,8 @@ class FileCa:
 
     def _ca(self) -> pki.Signer:
         if self._signer is None:
-            raise NoDeviceCa("no device CA configured (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE)")
+            raise Invalid("No device CA is configured (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE): issue passwords",
+                          code="no_device_ca")
         return self._signer
 
     def issue(self, device_id: str) -> Certificate:
@@ -34,7 +32,7 @@ class FileCa:
         try:
             return _cert(self._ca().client_from_csr(csr_pem, device_id, self.days))
         except ValueError as exc:
-            raise CredentialError(str(exc)) from None
+            raise Invalid(str(exc), {"json": {"csr": [str(exc)]}}) from None
 
     def crl(self, serials: list[int]) -> bytes:
         """A CRL listing the serials."""

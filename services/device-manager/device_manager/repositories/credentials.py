@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device_manager.credentials.service import Credential
+from device_manager.service.credentials import Credential
 from iothub.db import Database
 
 

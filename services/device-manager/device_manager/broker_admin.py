@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 from iothub import dynsec
+from iothub.errors import Unavailable
 from iothub.mqtt_tls import MqttAuth
 
 log = logging.getLogger("device_manager.credentials")
@@ -24,11 +25,14 @@ class DynsecBroker:
         self.crl_path, self.pidfile = crl_path, pidfile
 
     def _run(self, commands: list[dict], tolerate: tuple[str, ...] = ()) -> list[dict]:
-        admin = dynsec.Dynsec(self.host, self.port, self.auth)
         try:
-            return admin.run(commands, tolerate=tolerate)
-        finally:
-            admin.close()
+            admin = dynsec.Dynsec(self.host, self.port, self.auth)
+            try:
+                return admin.run(commands, tolerate=tolerate)
+            finally:
+                admin.close()
+        except (dynsec.DynsecError, OSError) as exc:  # the API answers 503: retry later
+            raise Unavailable(f"MQTT broker admin: {exc}") from exc
 
     def ensure(self, passwords: dict[str, str | None]) -> None:
         """Create device accounts; an existing one gets the new password (None: a random one nobody knows)."""
@@ -50,7 +54,7 @@ class DynsecBroker:
     def publish_crl(self, crl_pem: bytes) -> None:
         """Write the device CA's CRL where Mosquitto reads it and make it reread it (SIGHUP to its pid)."""
         if not self.crl_path:
-            raise RuntimeError("DEVICE_CA_CRL_FILE is not set: certificate revocation cannot reach the broker")
+            raise Unavailable("DEVICE_CA_CRL_FILE is not set: certificate revocation cannot reach the broker")
         path = Path(self.crl_path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(crl_pem)

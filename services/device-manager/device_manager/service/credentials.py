@@ -13,32 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from device_manager.service.errors import Conflict, Invalid, NotFound
+
 PASSWORD, CERTIFICATE = "password", "certificate"
 KINDS = (PASSWORD, CERTIFICATE)
-
-
-class CredentialError(Exception):
-    """A use case refused; `kind` picks the API status (not_found, conflict, invalid)."""
-
-    kind = "invalid"
-
-
-class DeviceNotFound(CredentialError):
-    """No such device."""
-
-    kind = "not_found"
-
-
-class AlreadyIssued(CredentialError):
-    """The device already has that credential: rotate or revoke it."""
-
-    kind = "conflict"
-
-
-class NothingToRevoke(CredentialError):
-    """The device has none of the named credentials."""
-
-    kind = "not_found"
 
 
 @dataclass(frozen=True)
@@ -133,7 +111,7 @@ class CaSigner(Protocol):
         """A new key and client certificate with CN = device_id."""
 
     def sign_csr(self, device_id: str, csr_pem: bytes) -> Certificate:
-        """A client certificate for the CSR's key with CN = device_id (ValueError when the CSR is bad)."""
+        """A client certificate for the CSR's key with CN = device_id (Invalid when the CSR is bad)."""
 
     def crl(self, serials: list[int]) -> bytes:
         """A CRL listing the serials."""
@@ -144,11 +122,11 @@ def password_fingerprint(password: str) -> str:
     return "sha256:" + hashlib.sha256(password.encode()).hexdigest()[:16]
 
 
-class Credentials:
+class CredentialService:
     """The use cases."""
 
-    def __init__(self, store: CredentialStore, broker: BrokerAdmin, ca: CaSigner):
-        self.store, self.broker, self.ca = store, broker, ca
+    def __init__(self, store: CredentialStore, broker: BrokerAdmin, ca: CaSigner, bulk_max: int):
+        self.store, self.broker, self.ca, self.bulk_max = store, broker, ca, bulk_max
 
     def show(self, device_uuid) -> tuple[str, dict[str, Credential]]:
         """The device_id and its credentials (no secrets)."""
@@ -161,15 +139,18 @@ class Credentials:
         present = self.store.credentials(device_id)
         taken = [k for k in req.kinds if k in present]
         if taken:
-            raise AlreadyIssued(f"device already has a {taken[0]}: rotate or revoke it")
+            raise Conflict(f"The device already has a {taken[0]}: rotate or revoke it")
         return self._issue_many({device_id: present}, req)[0]
 
     def issue_many(self, device_uuids: list, req: Request) -> list[Issued]:
-        """Issue for many devices in one broker round trip; existing credentials of those kinds are replaced."""
+        """Issue for up to bulk_max devices; existing credentials of those kinds are replaced."""
+        if len(device_uuids) > self.bulk_max:
+            raise Invalid(f"At most {self.bulk_max} devices per request",
+                          {"json": {"devices": [f"Longer than {self.bulk_max}."]}})
         found = self.store.device_ids(device_uuids)
         missing = [str(u) for u in device_uuids if u not in found]
         if missing:
-            raise DeviceNotFound(f"unknown devices: {', '.join(missing[:5])}")
+            raise NotFound(f"Unknown devices: {', '.join(missing[:5])}")
         return self._issue_many({d: self.store.credentials(d) for d in found.values()}, req)
 
     def rotate(self, device_uuid, req: Request) -> Issued:
@@ -188,7 +169,7 @@ class Credentials:
         present = self.store.credentials(device_id)
         gone = [k for k in kinds if k in present]
         if not gone:
-            raise NothingToRevoke("the device has no such credential")
+            raise NotFound("The device has no such credential")
         if CERTIFICATE in gone:
             self._revoke_certificate(device_id, present[CERTIFICATE])
         if set(present) <= set(gone):
@@ -231,5 +212,5 @@ class Credentials:
     def _device(self, device_uuid) -> str:
         device_id = self.store.device_id(device_uuid)
         if device_id is None:
-            raise DeviceNotFound("Device not found")
+            raise NotFound("Device not found")
         return device_id

@@ -1,1 +1,0 @@
-"""Device broker credentials: use cases (service), PostgreSQL store, dynsec broker admin, device CA."""
