@@ -142,3 +142,26 @@ def test_deleting_a_device_revokes_its_broker_credentials(client, auth, device, 
     wait_for(lambda: live.disconnects, what="the deleted device's session dropped")
     live.client.loop_stop()
     assert login(issued).connack.value in REFUSED
+
+
+def test_provisioning_issues_credentials_with_the_device_single_and_bulk(client, auth, device_type, uid, login):
+    one = client.post("/api/v1/devices", headers=auth["operator"], json={
+        "device_id": f"prov-{uid}", "name": "p", "device_type_id": device_type["id"],
+        "credentials": {"password": True, "certificate": True}})
+    assert one.status_code == 201, one.get_json()
+    issued = one.get_json()["credentials"]
+    assert login(issued).accepted and login(issued, cert=True).accepted
+    fetched = client.get(f"/api/v1/devices/{one.get_json()['id']}", headers=auth["viewer"]).get_json()
+    assert "credentials" not in fetched  # the secrets were in the creating response only
+    bulk = client.post("/api/v1/devices/bulk", headers=auth["operator"], json={"devices": [
+        {"device_id": f"prov-{uid}-a", "name": "a", "device_type_id": device_type["id"],
+         "credentials": {"password": True}},
+        {"device_id": f"prov-{uid}-b", "name": "b", "device_type_id": device_type["id"]},
+        {"device_id": f"prov-{uid}-c", "name": "c", "device_type_id": device_type["id"],
+         "credentials": {"certificate": True}}]})
+    assert bulk.status_code == 201, bulk.get_json()
+    a, b, c = bulk.get_json()["items"]
+    assert a["credentials"]["password"] and a["credentials"]["certificate"] is None
+    assert "credentials" not in b
+    assert c["credentials"]["password"] is None and c["credentials"]["certificate"].startswith("-----BEGIN")
+    assert login(a["credentials"]).accepted and login(c["credentials"], cert=True).accepted

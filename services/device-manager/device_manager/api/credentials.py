@@ -47,6 +47,20 @@ def _issued(i: Issued) -> dict:
             "credentials": [_cred(c) for c in i.credentials]}
 
 
+def with_credentials(rows: list[dict], wanted: list[dict | None]) -> list[dict]:
+    """Devices just registered, each with the credentials asked for issued (one broker round trip per kind set)."""
+    groups: dict[tuple[bool, bool], list[int]] = {}
+    for i, w in enumerate(wanted):
+        if w and (w["password"] or w["certificate"]):
+            groups.setdefault((w["password"], w["certificate"]), []).append(i)
+    out = list(rows)
+    for (password, certificate), indices in groups.items():
+        issued = _service().issue_many([rows[i]["id"] for i in indices], Request(password, certificate))
+        for i, item in zip(indices, issued, strict=True):
+            out[i] = {**rows[i], "credentials": _issued(item)}
+    return out
+
+
 @blp.route("/<uuid:device_id>/credentials")
 class DeviceCredentials(MethodView):
     """A device's broker credentials."""

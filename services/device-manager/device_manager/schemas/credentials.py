@@ -10,6 +10,13 @@ from device_manager.schemas.common import Timestamp
 KINDS = ("password", "certificate")
 
 
+class CredentialKindsSchema(ma.Schema):
+    """Credentials to issue along with a new device (POST /devices and each item of /devices/bulk)."""
+
+    password = fields.Boolean(load_default=False)
+    certificate = fields.Boolean(load_default=False)
+
+
 class CredentialRequestSchema(ma.Schema):
     """Which credentials to issue or rotate: a password, a certificate (the CA makes the key) or a CSR's key."""
 
