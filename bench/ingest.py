@@ -1,7 +1,11 @@
 """Ingest benchmark: collector (MQTT QoS 1 -> RabbitMQ with confirms) beside a bare paho QoS 1 subscriber.
 
-Usage: python -m bench.ingest [--messages 40000] [--devices 40] [--publishers 3]
-Starts the project's Mosquitto, a temporary vhost and database; bounded in time (< 3 minutes).
+Usage: python -m bench.ingest [--messages 40000] [--devices 40] [--publishers 3] [--transport both|tls|tcp]
+                              [--connect 10000]
+Starts the project's Mosquitto, a temporary vhost and database; bounded in time (< 3 minutes per transport).
+`--transport both` (the default) measures plain TCP and TLS on the same broker in the same run, every client
+authenticated (the collector as its bridge account), and prints TLS's cost; `--connect N` adds the connect rate of N
+devices with their own credentials (bench.connect).
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ import psutil
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import connect
 from iothub import topology
+from iothub.mqtt_tls import MqttAuth
 from tests.support import infra, procs, queues
+from tests.support import mqtt as test_mqtt
 
 MEASUREMENTS = 20
 PHASE_TIMEOUT = 60.0
@@ -47,10 +54,11 @@ def _payloads(device_ids: list[str], per_device: int) -> list[tuple[str, bytes]]
     return out
 
 
-def _publish(port: int, device_ids: list[str], per_device: int, go) -> None:
+def _publish(port: int, auth: MqttAuth, device_ids: list[str], per_device: int, go) -> None:
     """One publisher process: QoS 1 as fast as the broker takes it."""
     payloads = _payloads(device_ids, per_device)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
+    auth.apply(client)
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -64,7 +72,7 @@ def _publish(port: int, device_ids: list[str], per_device: int, go) -> None:
     client.loop_stop()
 
 
-def _bare_subscriber(port: int, expected: int, ready, result) -> None:
+def _bare_subscriber(port: int, auth: MqttAuth, expected: int, ready, result) -> None:
     """A bare paho QoS 1 subscriber: counts messages, reports (count, first, last, cpu seconds)."""
     state = {"n": 0, "first": 0.0, "last": 0.0}
 
@@ -75,6 +83,7 @@ def _bare_subscriber(port: int, expected: int, ready, result) -> None:
         state["n"] += 1
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{uuid.uuid4().hex[:8]}")
+    auth.apply(client)
     client.on_message = on_message
     client.on_subscribe = lambda *a: ready.set()
     client.connect("127.0.0.1", port)
@@ -87,22 +96,23 @@ def _bare_subscriber(port: int, expected: int, ready, result) -> None:
                 psutil.Process().memory_info().rss))
 
 
-def _run_publishers(port: int, devices: list[str], per_device: int, publishers: int, go) -> list[mp.Process]:
+def _run_publishers(port: int, auth: MqttAuth, devices: list[str], per_device: int, publishers: int,
+                    go) -> list[mp.Process]:
     chunks = [devices[i::publishers] for i in range(publishers)]
-    procs_ = [mp.Process(target=_publish, args=(port, chunk, per_device, go)) for chunk in chunks]
+    procs_ = [mp.Process(target=_publish, args=(port, auth, chunk, per_device, go)) for chunk in chunks]
     for p in procs_:
         p.start()
     return procs_
 
 
-def bench_bare(port: int, devices: list[str], per_device: int, publishers: int) -> dict:
+def bench_bare(port: int, tls: bool, devices: list[str], per_device: int, publishers: int) -> dict:
     """Rate of a bare paho QoS 1 subscriber on the same broker and workload."""
     ctx_ready, go, result = mp.Event(), mp.Event(), mp.Queue()
     total = len(devices) * per_device
-    sub = mp.Process(target=_bare_subscriber, args=(port, total, ctx_ready, result))
+    sub = mp.Process(target=_bare_subscriber, args=(port, _auth(test_mqtt.BRIDGE, tls), total, ctx_ready, result))
     sub.start()
     ctx_ready.wait(10)
-    pubs = _run_publishers(port, devices, per_device, publishers, go)
+    pubs = _run_publishers(port, _auth(test_mqtt.FLEET, tls), devices, per_device, publishers, go)
     time.sleep(1.0)  # let the publishers pre-encode before the clock starts
     go.set()
     n, first, last, cpu, rss = result.get(timeout=PHASE_TIMEOUT + 10)
@@ -130,12 +140,19 @@ def _quantile(text: str, q: float) -> float:
     return next((le for le, v in buckets if v >= q * total), float("inf"))
 
 
-def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_device: int,
+def _auth(account: tuple[str, str], tls: bool) -> MqttAuth:
+    """The account over TLS (the run's CA) or plain TCP."""
+    return test_mqtt.auth(account) if tls else MqttAuth(username=account[0], password=account[1])
+
+
+def bench_collector(port: int, tls: bool, dsn: str, amqp_url: str, devices: list[str], per_device: int,
                     publishers: int, workdir: Path, *, fanout: str = "all") -> dict:
     """Rate, latency, CPU and RSS of `python -m collector` (edge and sequencer in one process, no writers)."""
     metrics_port = procs.free_port()
-    env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url,
-           "MQTT_PORT": str(port), "MQTT_CLIENT_ID": "bench-collector", "METRICS_PORT": str(metrics_port),
+    account = test_mqtt.env(test_mqtt.BRIDGE) if tls else {"MQTT_USERNAME": test_mqtt.BRIDGE[0],
+                                                           "MQTT_PASSWORD": test_mqtt.BRIDGE[1]}
+    env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url, **account,
+           "MQTT_PORT": str(port), "MQTT_CLIENT_ID": f"bench-collector-{tls}", "METRICS_PORT": str(metrics_port),
            "HTTP_PORT": str(procs.free_port()), "WRITERS": "none", "LOG_LEVEL": "WARNING"}
     with open(workdir / "collector.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "collector"], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -150,7 +167,7 @@ def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_
         _drop_queues(amqp_url)
     total = len(devices) * per_device
     go = mp.Event()
-    pubs = _run_publishers(port, devices, per_device, publishers, go)
+    pubs = _run_publishers(port, _auth(test_mqtt.FLEET, tls), devices, per_device, publishers, go)
     time.sleep(1.0)
     cpu0 = sum(ps.cpu_times()[:2])
     go.set()
@@ -240,35 +257,27 @@ def _register(dsn: str, count: int) -> list[str]:
     return devices
 
 
-def main() -> int:
-    """Run both phases and print the comparison table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=40_000, help="QoS 1 datagrams per phase")
-    parser.add_argument("--devices", type=int, default=40, help="devices the datagrams are spread over")
-    parser.add_argument("--publishers", type=int, default=3, help="publisher processes")
-    parser.add_argument("--fanout", choices=("all", "one"), default="all",
-                        help="all: every queue of the topology bound (production); one: only collector.series")
-    args = parser.parse_args()
-    per_device = max(1, args.messages // args.devices)
+def _phase(broker, tls: bool, args, per_device: int) -> tuple[dict, dict]:
+    """Bare subscriber and collector on one transport, each transport with its own database and vhost."""
     run = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     dsn = infra.create_database(f"iothub_bench_{run}")
     amqp_url = infra.create_vhost(f"iothub-bench-{run}")
-    broker = procs.mosquitto(workdir).start()
-    started = time.monotonic()
+    port = broker.port if tls else broker.plain_port
     try:
         devices = _register(dsn, args.devices)
-        bare = bench_bare(broker.port, devices, per_device, args.publishers)
-        coll = bench_collector(broker.port, dsn, amqp_url, devices, per_device, args.publishers, workdir,
+        bare = bench_bare(port, tls, devices, per_device, args.publishers)
+        coll = bench_collector(port, tls, dsn, amqp_url, devices, per_device, args.publishers, workdir,
                                fanout=args.fanout)
     finally:
-        broker.stop()
         infra.delete_vhost(f"iothub-bench-{run}")
         infra.drop_database(f"iothub_bench_{run}")
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{len(devices) * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
-          f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, fan-out {args.fanout}, "
-          f"load {os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s\n")
+    return bare, coll
+
+
+def _table(title: str, bare: dict, coll: dict) -> tuple[float, int]:
+    print(f"\n{title}\n")
     print(f"| {'subscriber':<28} | {'msgs/s':>8} | {'meas/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | "
           f"{'CPU %':>5} | {'RSS MB':>6} | {'received':>9} |")
     print("|" + "|".join("-" * w for w in (30, 10, 11, 8, 8, 7, 8, 11)) + "|")
@@ -283,7 +292,46 @@ def main() -> int:
     print(f"\ncollector / bare = {ratio:.2f} (bar: >= 0.50); on {topology.SERIES_QUEUE.name}: {distinct} distinct of "
           f"{coll['expected']} (lost {lost}, duplicated {total - distinct}) in {coll['amqp_messages']} AMQP messages; "
           f"peak pending MQTT acks {coll['max_pending_acks']}; latency percentiles are histogram bucket upper bounds")
-    return 0 if ratio >= 0.5 and lost == 0 else 1
+    return ratio, lost
+
+
+def main() -> int:
+    """Run the phases of each transport and print the comparison tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=40_000, help="QoS 1 datagrams per phase")
+    parser.add_argument("--devices", type=int, default=40, help="devices the datagrams are spread over")
+    parser.add_argument("--publishers", type=int, default=3, help="publisher processes")
+    parser.add_argument("--fanout", choices=("all", "one"), default="all",
+                        help="all: every queue of the topology bound (production); one: only collector.series")
+    parser.add_argument("--transport", choices=("both", "tls", "tcp"), default="both",
+                        help="both: plain TCP then TLS on the same broker, and TLS's cost")
+    parser.add_argument("--connect", type=int, default=0, help="also measure connects/s of N credentialed devices")
+    args = parser.parse_args()
+    per_device = max(1, args.messages // args.devices)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-broker-"))
+    broker = procs.mosquitto(workdir, plain=True).start()
+    started = time.monotonic()
+    results, ok = {}, True
+    try:
+        for tls in {"both": (False, True), "tls": (True,), "tcp": (False,)}[args.transport]:
+            results[tls] = _phase(broker, tls, args, per_device)
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    connects = connect.measure(args.connect) if args.connect else None
+    print(f"\n{args.devices * per_device} QoS 1 datagrams of {MEASUREMENTS} measurements, {args.devices} devices, "
+          f"{args.publishers} publisher processes, {os.cpu_count()} CPUs, fan-out {args.fanout}, "
+          f"load {os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s; every client authenticated")
+    for tls, (bare, coll) in results.items():
+        ratio, lost = _table("TLS 1.3 (CA-verified)" if tls else "plain TCP", bare, coll)
+        ok = ok and ratio >= 0.5 and lost == 0
+    if len(results) == 2:
+        cost = 1 - results[True][1]["rate"] / results[False][1]["rate"]
+        print(f"\nTLS cost on the collector's msg/s: {100 * cost:.1f} % (bar: < 15 %)")
+        ok = ok and cost < 0.15
+    if connects:
+        connect.report(connects)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ set -a
 # shellcheck disable=SC1090
 . "$ENV_FILE"
 set +a
-MQTT_PORT=${MQTT_PORT:-11883}
+MQTT_PORT=${MQTT_PORT:-18883}
+MQTT_CERT_PORT=${MQTT_CERT_PORT:-18884}
+CERTS=${CERTS_DIR:-$RUN/certs}
+DYNSEC_PLUGIN=${DYNSEC_PLUGIN:-$(dpkg -L mosquitto 2>/dev/null | grep -m1 'mosquitto_dynamic_security.so$' || true)}
 S3_ENDPOINT=${S3_ENDPOINT:-127.0.0.1:8333}
 S3_PORT=${S3_ENDPOINT##*:}
 # SeaweedFS mini runs several servers; pin them all so nothing lands on a port the services use (gRPC = port+10000).
@@ -59,18 +62,32 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for port in "$MQTT_PORT" "$S3_PORT"; do
+for port in "$MQTT_PORT" "$MQTT_CERT_PORT" "$S3_PORT"; do
   if port_open "$port"; then
     log "port $port is already in use (a previous \`make run\` still running?)"; exit 1
   fi
 done
 
-# Mosquitto: the deployment config with a local listener, persistence under .run/ and the log in .run/logs.
+# Development PKI (server CA, server certificate, device CA + CRL) and the broker's first dynsec file, once.
+"$BIN/python" -m iothub.devcerts "$CERTS"
+export MQTT_TLS_CA=$CERTS/ca.crt DEVICE_CA_CERT_FILE=$CERTS/device-ca.crt DEVICE_CA_KEY_FILE=$CERTS/device-ca.key \
+  DEVICE_CA_CRL_FILE=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
+  SIM_CREDENTIALS_FILE=${SIM_CREDENTIALS_FILE:-$RUN/simulator-credentials.json}
+"$BIN/python" -m iothub.dynsec_init "$RUN/mosquitto/data/dynamic-security.json"
+[ -n "$DYNSEC_PLUGIN" ] || { echo "Mosquitto's dynamic security plugin is missing" >&2; exit 1; }
+
+# Mosquitto: the deployment config with local TLS listeners, .run/ paths and the log in .run/logs.
 CONF=$RUN/mosquitto/mosquitto.conf
 {
-  sed -E -e "s|^listener .*|listener $MQTT_PORT 127.0.0.1|" \
+  sed -E -e "s|^listener 8883$|listener $MQTT_PORT 127.0.0.1|" \
+         -e "s|^listener 8884$|listener $MQTT_CERT_PORT 127.0.0.1|" \
          -e "s|^persistence_location .*|persistence_location $RUN/mosquitto/data/|" \
+         -e "s|^plugin .*|plugin $DYNSEC_PLUGIN|" \
+         -e "s|^plugin_opt_config_file .*|plugin_opt_config_file $RUN/mosquitto/data/dynamic-security.json|" \
+         -e "s|/mosquitto/certs/|$CERTS/|g" \
          -e '/^(log_dest|pid_file|user) /d' deploy/mosquitto/mosquitto.conf
+  # The device manager signals this pid (SIGHUP) when it revokes a certificate: Mosquitto rereads the CRL.
+  echo "pid_file $RUN/mosquitto/mosquitto.pid"
   # As root Mosquitto would switch to the `mosquitto` user, who cannot write the persistence dir in the checkout.
   [ "$(id -u)" = 0 ] && echo "user root"
   echo "log_dest stdout"
@@ -78,7 +95,7 @@ CONF=$RUN/mosquitto/mosquitto.conf
 setsid mosquitto -c "$CONF" > "$RUN/logs/mosquitto.log" 2>&1 &
 PIDS+=($!)
 wait_port "$MQTT_PORT" Mosquitto "$!" "$RUN/logs/mosquitto.log"
-log "Mosquitto on 127.0.0.1:$MQTT_PORT (log $RUN/logs/mosquitto.log)"
+log "Mosquitto TLS on 127.0.0.1:$MQTT_PORT (password) and :$MQTT_CERT_PORT (client certificate), CA $CERTS/ca.crt"
 
 setsid "$BIN/weed" mini -dir="$RUN/seaweed" -ip=127.0.0.1 -admin.ui=false -master.telemetry=false \
   -s3.port="$S3_PORT" -master.port="$SEAWEED_MASTER_PORT" -volume.port="$SEAWEED_VOLUME_PORT" \
@@ -98,7 +115,7 @@ cat <<INFO
                        dead letters :9115   energy :9116   rule-engine :9120   notifier :9130   simulator :9140
                        device-manager http://127.0.0.1:8080/metrics
   Collector ingest     http://127.0.0.1:8081/ (the edge)
-  MQTT                 mosquitto_sub -p $MQTT_PORT -t 'iot/#' -v
+  MQTT (TLS)           mosquitto_sub -p $MQTT_PORT --cafile $CERTS/ca.crt -u iothub-bridge -P "\$MQTT_BRIDGE_PASSWORD" -t 'iot/+/telemetry' -v
   Database             psql ${DATABASE_URL:-?}
   Ctrl-C stops everything.
 

@@ -8,6 +8,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
 
 import orjson
 
@@ -35,6 +37,9 @@ class MqttSink:
         self._made = 0  # groups created so far: names the pool clients of brokers after the first
         self._started = False
         self._retired: list[Conn] = []
+        # Per-device connections log in as their device when provision issued it a password.
+        self._passwords: dict[str, str] = orjson.loads(Path(s.credentials_file).read_bytes()) \
+            if s.credentials_file else {}
         for broker in s.brokers:
             self._join(broker, range(len(device_ids)))
 
@@ -78,8 +83,10 @@ class MqttSink:
         status = device_topic(device_id, "status", s.topic_prefix)
         will = orjson.dumps(status_body(device_id, False, now))
         online = orjson.dumps(status_body(device_id, True, now))
+        password = self._passwords.get(device_id)
+        auth = replace(s.mqtt_auth, username=device_id, password=password) if password else None
         return Conn(s, broker, device_id, self._inbox, subscribe=command_topic(device_id, s.topic_prefix),
-                    will=(status, will, True), online=(status, online))
+                    will=(status, will, True), online=(status, online), auth=auth)
 
     def set_brokers(self, index: int, brokers: tuple[Broker, ...], offline: tuple[str, bytes]) -> None:
         """Move one device to another broker set; each broker it leaves gets `offline` (topic, body) retained."""

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from iothub.mqtt_tls import MqttAuth
 from simulator.config import Broker
 from simulator.profile import PROFILES
 from simulator.settings import Settings
@@ -25,7 +26,7 @@ class Conn:
     """One paho client, its connection state and the last message it was asked to deliver."""
 
     def __init__(self, s: Settings, broker: Broker, client_id: str, inbox: queue.Queue, *, subscribe: str | None,
-                 will: tuple[str, bytes, bool], online: tuple[str, bytes] | None):
+                 will: tuple[str, bytes, bool], online: tuple[str, bytes] | None, auth: MqttAuth | None = None):
         profile = PROFILES[s.profile]
         self.broker = broker
         self.connected = threading.Event()
@@ -44,8 +45,7 @@ class Conn:
         else:
             c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
             self._connect_kw = {}
-        if s.mqtt_username:
-            c.username_pw_set(s.mqtt_username, s.mqtt_password)
+        (auth or s.mqtt_auth).apply(c)
         c.will_set(will[0], will[1], qos=self._status_qos, retain=will[2])
         c.max_inflight_messages_set(s.max_inflight)
         c.reconnect_delay_set(0.2, 10)

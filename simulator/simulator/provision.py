@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg2
 import psycopg2.extras
 
+from simulator import credentials
 from simulator.settings import Settings
 from simulator.values import type_for_index
 
@@ -40,6 +41,8 @@ def provision(s: Settings, page_size: int = 1000) -> int:
             for start in range(0, len(data), page_size):
                 psycopg2.extras.execute_values(cur, INSERT, data[start:start + page_size], page_size=page_size)
                 inserted += cur.rowcount
+            if s.credentials_file:
+                credentials.issue(s, [r[0] for r in data], cur)
         return inserted
     finally:
         conn.close()

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iothub.mqtt_tls import MqttAuth
 from iothub.settings import Env, SettingsError, host_ports
 from simulator.config import Broker, parse_brokers
 from simulator.faults import FaultRates
@@ -24,8 +25,9 @@ class Settings:
     mqtt_host: str
     mqtt_port: int
     brokers: tuple[Broker, ...]  # every message goes to all of them (REQ-BROKER-001)
-    mqtt_username: str | None
-    mqtt_password: str | None
+    mqtt_auth: MqttAuth  # TLS + the shared connections' account (MQTT_TLS_CA, MQTT_USERNAME, MQTT_PASSWORD)
+    credentials_file: str | None  # per-device mode: device_id -> its own MQTT password (simulator provision)
+    admin_auth: MqttAuth  # provision: the broker's dynsec admin account, to issue those passwords
     topic_prefix: str
     keepalive: int
     connection_mode: str  # shared | per-device
@@ -106,6 +108,8 @@ def build_parser(env: Env) -> argparse.ArgumentParser:
     a("--connection-mode", "SIM_CONNECTION_MODE", str, "shared",
       "shared: a pool of connections publishes for all devices (Last Will per connection only); "
       "per-device: one connection and a real Last Will per device (small fleets)", choices=("shared", "per-device"))
+    a("--credentials-file", "SIM_CREDENTIALS_FILE", str, "",
+      "JSON {device_id: password}: per-device connections log in as their device (provision --issue writes it)")
     a("--pool-size", "SIM_POOL_SIZE", int, 4, "connections in shared mode")
     a("--max-inflight", "SIM_MAX_INFLIGHT", int, 1000, "unacknowledged QoS 1/2 messages per connection")
     a("--devices", "SIM_DEVICES", int, 10, aliases=("--count",), dest="devices")
@@ -156,8 +160,13 @@ def load(argv: Sequence[str] | None = None, env: Env | None = None) -> Settings:
                        ns.max_gap)
     return Settings(
         command=ns.command, environment=environment, log_level=ns.log_level, profile=ns.profile,
-        mqtt_host=ns.mqtt_host, mqtt_port=ns.mqtt_port, brokers=brokers, mqtt_username=env.optional("MQTT_USERNAME"),
-        mqtt_password=env.optional("MQTT_PASSWORD"), topic_prefix=ns.topic_prefix, keepalive=keepalive,
+        mqtt_host=ns.mqtt_host, mqtt_port=ns.mqtt_port, brokers=brokers, mqtt_auth=MqttAuth(
+            ca_file=env.optional("MQTT_TLS_CA"), username=env.optional("MQTT_USERNAME"),
+            password=env.optional("MQTT_PASSWORD")), credentials_file=ns.credentials_file or None,
+        admin_auth=MqttAuth(ca_file=env.optional("MQTT_TLS_CA"),
+                            username=env.str("MQTT_ADMIN_USERNAME", "iothub-admin"),
+                            password=env.optional("MQTT_ADMIN_PASSWORD")),
+        topic_prefix=ns.topic_prefix, keepalive=keepalive,
         connection_mode=ns.connection_mode, pool_size=ns.pool_size, max_inflight=ns.max_inflight,
         devices=ns.devices, start_index=ns.start_index, id_prefix=ns.id_prefix, type_mix=parse_mix(ns.type_mix),
         fw_version=ns.fw_version, sampling_interval_s=ns.sampling_interval, send_interval_s=send,

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 
 import orjson
-import paho.mqtt.client as mqtt
 import pika
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -17,6 +16,7 @@ from collector import settings as collector_settings
 from collector.app import Pipeline
 from iothub import topology
 from iothub.settings import Env
+from tests.support import mqtt as test_mqtt
 from tests.support import queues
 from tests.support.poll import wait_for
 from tests.support.procs import free_port
@@ -77,14 +77,15 @@ def make_device(db, device_type, uid):
 def edge_settings(pg_dsn, amqp_url, mqtt_port, *, client_id, prefix, **overrides):
     """Collector settings for an in-process edge on the run's servers."""
     env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_PORT": str(mqtt_port),
-           "MQTT_CLIENT_ID": client_id, "MQTT_TOPIC_PREFIX": prefix, "HTTP_PORT": str(free_port()),
+           **test_mqtt.env(), "MQTT_CLIENT_ID": client_id, "MQTT_TOPIC_PREFIX": prefix, "HTTP_PORT": str(free_port()),
            "SEQUENCER_REBALANCE_INTERVAL": "0.5", "WRITERS": "none", **overrides}
     return collector_settings.load(Env(env))
 
 
 def wipe_session(port: int, client_id: str) -> None:
     """Discard a persistent MQTT session so the broker stops queueing for it."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client = test_mqtt.client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+                              account=test_mqtt.BRIDGE)
     client.connect("127.0.0.1", port)
     client.loop_start()
     wait_for(client.is_connected, timeout=10, what="session wipe connect")
@@ -123,7 +124,7 @@ class Device:
 
     def __init__(self, port: int, prefix: str):
         self.prefix = prefix
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{uuid.uuid4().hex[:10]}")
+        self.client = test_mqtt.client(CallbackAPIVersion.VERSION2, client_id=f"device-{uuid.uuid4().hex[:10]}")
         self.client.max_inflight_messages_set(1000)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()

@@ -16,6 +16,7 @@ import requests
 from iothub import topology
 from iothub.contract.ingest import message_id
 from tests.collector.conftest import hello, telemetry
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import ROOT, free_port
 
@@ -42,7 +43,7 @@ def _start_collector(env: dict, log_path) -> subprocess.Popen:
 def collector_env(pg_dsn, amqp_url, mqtt_broker, uid, device) -> dict:
     """Environment of a `python -m collector` subprocess on the run's servers, ingest edge only."""
     return {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url,
-            "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-kill-{uid}",
+            "MQTT_PORT": str(mqtt_broker.port), **test_mqtt.env(), "MQTT_CLIENT_ID": f"collector-kill-{uid}",
             "MQTT_TOPIC_PREFIX": device.prefix, "HTTP_PORT": str(free_port()), "METRICS_PORT": str(free_port()),
             "WRITERS": "none", "LOG_LEVEL": "WARNING"}
 

@@ -104,7 +104,7 @@ def test_environment_names_are_read_by_the_services_settings(service):
 def test_every_long_running_service_has_a_healthcheck():
     services = compose()["services"]
     one_shots = {name for name, spec in services.items() if spec.get("restart") == "no"}
-    assert one_shots == {"migrate", "minio-init", "simulator-provision"}
+    assert one_shots == {"migrate", "minio-init", "mosquitto-init", "simulator-provision"}
     for name, spec in services.items():
         if name in one_shots:
             continue
@@ -188,7 +188,7 @@ def test_the_env_file_is_ignored_by_git():
 
 
 def test_only_device_and_api_ports_listen_beyond_localhost():
-    public = {"1883", "8080", "8081"}  # MQTT and HTTP ingest for devices, the REST API for operators
+    public = {"8883", "8884", "8080", "8081"}  # MQTT/TLS and HTTP ingest for devices, the REST API for operators
     for name, spec in compose()["services"].items():
         for mapping in spec.get("ports", []):
             resolved = interpolate(str(mapping), parse_env_file(ENV_EXAMPLE))

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tests.support import mqtt as test_mqtt
+
 ROLES = ("admin", "operator", "viewer")
 PASSWORD = "correct-horse-battery"
 
@@ -16,7 +18,12 @@ def dm_config(pg_dsn, amqp_url, mqtt_broker):
     return {
         "environ": {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex},
         "database_url": pg_dsn, "amqp_url": amqp_url,
-        "mqtt_host": "127.0.0.1", "mqtt_port": mqtt_broker.port,
+        "mqtt_host": "127.0.0.1", "mqtt_port": mqtt_broker.port, "mqtt_auth": test_mqtt.auth(test_mqtt.COMMANDS),
+        "mqtt_admin_auth": test_mqtt.auth(test_mqtt.ADMIN),
+        "device_ca_cert": str(mqtt_broker.certs / "device-ca.crt"),
+        "device_ca_key": str(mqtt_broker.certs / "device-ca.key"),
+        "device_ca_crl": str(mqtt_broker.certs / "device-ca.crl"),
+        "mqtt_broker_pidfile": str(mqtt_broker.workdir / "mosquitto.pid"),
         "page_size_max": 100, "max_body_bytes": 1024 * 1024,
         "TESTING": True, "PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 8192,
     }

@@ -7,11 +7,11 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.device_manager.conftest import assert_error
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 
 SHA = "ab" * 32
@@ -25,7 +25,7 @@ class Device:
         self.qos: list[int] = []  # delivery QoS = min(publish QoS, subscription QoS 2): the publisher's QoS
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}")
+        self.client = test_mqtt.client(CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = lambda c, *_: c.subscribe([(f"iot/{d}/command", 2) for d in device_ids])
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message

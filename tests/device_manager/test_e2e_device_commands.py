@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.queues import purge_all
 from tests.support.services import service
@@ -20,7 +21,8 @@ def fleet(request, pg_dsn, amqp_url, mqtt_broker, tmp_path, uid):
     purge_all(amqp_url)
     prefix = f"cmd{uid}"
     env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1",
-           "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
+           "MQTT_PORT": str(mqtt_broker.port), **test_mqtt.env(),
+           "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
            "WRITERS": "state", "WRITER_BATCH_WAIT": "0.05"}
     sim_args = ("--profile", request.param, "--devices", "1", "--id-prefix", prefix, "--type-mix", "power_meter_dc:1",
                 "--connection-mode", "per-device", "--send-interval", "5", "--ota-step", "0.2", "--metrics-port", "0")

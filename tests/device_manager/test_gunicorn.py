@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import free_port, port_open
 
@@ -23,7 +24,8 @@ def served(pg_dsn, mqtt_broker, tmp_path, uid):
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     env = {**os.environ, "IOTHUB_ENV": "production", "JWT_SECRET_KEY": f"gunicorn-secret-{uid}-0123456789abcdef",
-           "DATABASE_URL": pg_dsn, "MQTT_PORT": str(mqtt_broker.port), "LOG_LEVEL": "INFO",
+           "DATABASE_URL": pg_dsn, "MQTT_PORT": str(mqtt_broker.port),
+           **test_mqtt.env(test_mqtt.COMMANDS), "LOG_LEVEL": "INFO",
            "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")

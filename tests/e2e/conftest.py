@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import mqtt as test_mqtt
 from tests.support.services import running_platform
 
 
@@ -12,7 +13,8 @@ def platform_env(pg_dsn, amqp_url, mqtt_broker, s3_server, uid):
     """Environment every service process gets."""
     return {
         "IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url,
-        "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}",
+        "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(mqtt_broker.port),
+        **test_mqtt.env(), "MQTT_CLIENT_ID": f"collector-{uid}",
         "HTTP_INGEST_ENABLED": "false", "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3",
         "S3_ENDPOINT": f"127.0.0.1:{s3_server.port}", "S3_ACCESS_KEY": "test", "S3_SECRET_KEY": "testtest",
         "S3_BUCKET": f"e2e-{uid}", "ARCHIVE_WINDOW_S": "60", "WRITER_BATCH_WAIT": "0.05",

@@ -9,6 +9,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from iothub.contract.topics import device_topic
+from tests.support import mqtt as test_mqtt
 from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
 from tests.support.webhook import signature_ok
@@ -27,7 +28,7 @@ def _register(db, device_id: str, device_type: str = "power_meter_dc") -> None:
 
 
 def _device(port: int, device_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{device_id}", clean_session=False)
+    client = test_mqtt.client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{device_id}", clean_session=False)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client

@@ -15,6 +15,7 @@ import pytest
 
 from iothub.contract.topics import device_topic
 from tests.e2e.test_pipeline import _register
+from tests.support import mqtt as test_mqtt
 from tests.support.archive import ArchiveBucket
 from tests.support.poll import wait_for
 
@@ -68,7 +69,7 @@ def _series(db, devices) -> list[tuple[str, int, int]]:
 
 
 def _client(port: int, uid: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"meters-{uid}", clean_session=False)
+    client = test_mqtt.client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"meters-{uid}", clean_session=False)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client

@@ -11,6 +11,7 @@ import pytest
 from iothub.contract.topics import device_topic
 from tests.e2e.test_pipeline import _register
 from tests.spec import examples
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.slow
@@ -21,7 +22,7 @@ def test_spec_examples_are_stored_with_device_state(platform, db, mqtt_broker):
     today = datetime.now(UTC).date().isoformat().encode()
     _register(db, "dc-meter-007", "power_meter_dc")
     _register(db, "ac-meter-101", "power_meter_ac")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="spec-examples", protocol=mqtt.MQTTv5)
+    client = test_mqtt.client(mqtt.CallbackAPIVersion.VERSION2, client_id="spec-examples", protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", mqtt_broker.port)
     client.loop_start()
     try:

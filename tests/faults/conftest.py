@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.faults.ledger import LedgerPublisher
+from tests.support import mqtt as test_mqtt
 from tests.support import procs
 from tests.support.queues import purge_all
 from tests.support.services import STAGES, ServiceProcess, running_platform, service
@@ -105,7 +106,7 @@ def fault_stack(tmp_path, pg_dsn, amqp_url, s3_server, db, uid, webhook, request
     metric = f"fault_{uid}"
     env = {
         "IOTHUB_ENV": "development", "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{proxy.port}/{dbname}",
-        "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(mqtt.port),
+        "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(mqtt.port), **test_mqtt.env(),
         "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false", "SERIES_BACKENDS": "postgres",
         "ARCHIVE_BACKEND": "s3", "S3_ENDPOINT": f"127.0.0.1:{s3_server.port}", "S3_ACCESS_KEY": "test",
         "S3_SECRET_KEY": "testtest", "S3_BUCKET": f"faults-{uid}", "ARCHIVE_WINDOW_S": "60",

@@ -12,6 +12,7 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from iothub.contract.topics import device_topic
+from tests.support import mqtt as test_mqtt
 
 
 @dataclass
@@ -56,7 +57,8 @@ class LedgerPublisher:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False)
+        self.client = test_mqtt.client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                       clean_session=False)
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish

@@ -15,10 +15,12 @@ import pytest
 from iothub.contract import InvalidMessage, parse
 from iothub.contract.commands import encode_command
 from iothub.contract.topics import parse_device_topic
+from iothub.mqtt_tls import MqttAuth
 from iothub.settings import Env
 from simulator import settings as sim_settings
 from simulator.fleet import Fleet
 from simulator.mqtt import MqttSink
+from tests.support import mqtt as test_mqtt
 from tests.support import procs
 from tests.support.poll import wait_for
 
@@ -36,7 +38,7 @@ def brokers(*ports: int) -> list[dict]:
 
 def make_settings(*flags: str, **env: str):
     """Settings from flags over an explicit environment (never the process's)."""
-    return sim_settings.load(["--metrics-port", "0", *flags], Env(env))
+    return sim_settings.load(["--metrics-port", "0", *flags], Env({**test_mqtt.env(test_mqtt.FLEET), **env}))
 
 
 @dataclass
@@ -72,12 +74,13 @@ class ListSink:
 class Subscriber:
     """A real MQTT client collecting every message on the given filters (subscribed at `qos`)."""
 
-    def __init__(self, port: int, *filters: str, qos: int = 1):
+    def __init__(self, port: int, *filters: str, qos: int = 1, auth: MqttAuth | None = None):
         self.messages: list[tuple[str, bytes, bool]] = []
         self.qos: list[int] = []  # the QoS each of `messages` was delivered at
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, clean_session=True)
+        (auth or test_mqtt.auth()).apply(self.client)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.connect("127.0.0.1", port)

@@ -16,6 +16,7 @@ import requests
 from iothub.contract import parse
 from iothub.contract.commands import encode_command
 from iothub.contract.topics import command_topic
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import ROOT, free_port
 
@@ -91,7 +92,7 @@ def test_update_config_changes_the_send_interval(run_fleet, subscriber, uid):
 
 
 def sim_process(port: int, *flags: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **test_mqtt.env(test_mqtt.FLEET)}
     return subprocess.Popen([sys.executable, "-m", "simulator", "--mqtt-port", str(port), *flags], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 

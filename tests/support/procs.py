@@ -16,6 +16,7 @@ from tests.support.poll import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"  # Debian's mosquitto package
 
 
 def free_port() -> int:
@@ -85,23 +86,49 @@ class Server:
         self.start()
 
 
-def mosquitto(workdir: Path) -> Server:
-    """The project's Mosquitto config on a private port and data directory."""
-    port = free_port()
+@dataclass
+class Mosquitto(Server):
+    """The broker: `port` is the password TLS listener, `cert_port` the client-certificate one."""
+
+    cert_port: int = 0
+    certs: Path | None = None
+    plain_port: int = 0  # a plain-TCP listener (still authenticated), for benchmarks that compare with TLS
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reloads its TLS files, the device CA's CRL included."""
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+
+def mosquitto(workdir: Path, *, plain: bool = False) -> Mosquitto:
+    """The project's Mosquitto config: its two TLS listeners on private ports, its own dynsec file, the run's certs;
+    `plain` adds an authenticated plain-TCP listener on localhost (bench.ingest's TLS-cost baseline)."""
+    from tests.support import mqtt as test_mqtt
+
+    port, cert_port = free_port(), free_port()
     data = workdir / "mosquitto-data"
     data.mkdir(parents=True, exist_ok=True)
+    certs = test_mqtt.certs_dir()
+    dynsec = data / "dynamic-security.json"
+    test_mqtt.write_dynsec(dynsec)
+    listeners = iter([f"listener {port} 127.0.0.1", f"listener {cert_port} 127.0.0.1"])
+    overrides = {"persistence_location": f"persistence_location {data}/", "plugin": f"plugin {DYNSEC_PLUGIN}",
+                 "plugin_opt_config_file": f"plugin_opt_config_file {dynsec}"}
     lines = []
-    overrides = {"listener": f"listener {port} 127.0.0.1", "persistence_location": f"persistence_location {data}/"}
     for line in MOSQUITTO_CONF.read_text().splitlines():
         key = line.split(" ", 1)[0]
         if key not in ("log_dest", "pid_file", "user"):
-            lines.append(overrides.get(key, line))
+            out = next(listeners) if key == "listener" else overrides.get(key, line)
+            lines.append(out.replace("/mosquitto/certs/", f"{certs}/"))
     conf = workdir / "mosquitto.conf"
     # Started as root, Mosquitto drops to user "mosquitto", which cannot write the persistence file into our
     # root-owned temp dir (sessions would silently not survive a restart); stay the user we are.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n" + user)
-    return Server("mosquitto", [find_binary("mosquitto"), "-c", str(conf)], port, workdir)
+    pid = f"pid_file {workdir / 'mosquitto.pid'}\n"  # the device manager's CRL reload signals it
+    plain_port = free_port() if plain else 0
+    extra = f"listener {plain_port} 127.0.0.1\n" if plain else ""
+    conf.write_text("\n".join(lines) + "\nlog_dest stdout\n" + user + pid + extra)
+    return Mosquitto("mosquitto", [find_binary("mosquitto"), "-c", str(conf)], port, workdir, cert_port=cert_port,
+                     certs=certs, plain_port=plain_port)
 
 
 def seaweed_s3(workdir: Path) -> Server:

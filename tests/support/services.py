@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import free_port
 
@@ -92,6 +93,8 @@ def service(name: str, env: dict[str, str], logdir: Path, *, args: tuple[str, ..
     """A service (or collector stage, see STAGES) process with its own metrics port and our environment plus env."""
     port = free_port()
     full_env = {**os.environ, "METRICS_PORT": str(port), "LOG_LEVEL": "INFO", **env}
+    if name == "simulator" and "MQTT_TLS_CA" in env:  # the fleet publishes as many devices; bridges only read
+        full_env.update(test_mqtt.env(test_mqtt.FLEET))
     module, stage_args = (MODULES["collector"], STAGES[name]) if name in STAGES else (MODULES[name], ())
     argv = [sys.executable, "-m", module, *stage_args, *args]
     return ServiceProcess(name, argv, full_env, logdir, metrics_port=port)

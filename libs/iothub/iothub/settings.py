@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from iothub.mqtt_tls import MqttAuth
+
 DEVELOPMENT = "development"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -115,8 +117,10 @@ def mqtt_fields(env: Env, *, client_id: str) -> dict:
     return {
         "mqtt_host": env.str("MQTT_HOST", "127.0.0.1"),
         "mqtt_port": env.int("MQTT_PORT", 1883),
-        "mqtt_username": env.optional("MQTT_USERNAME"),
-        "mqtt_password": env.optional("MQTT_PASSWORD"),
+        # TLS (on when MQTT_TLS_CA names the CA file) and the service's own account (docs/security.md).
+        "mqtt_auth": MqttAuth(ca_file=env.optional("MQTT_TLS_CA"), username=env.optional("MQTT_USERNAME"),
+                              password=env.optional("MQTT_PASSWORD"), cert_file=env.optional("MQTT_TLS_CERT"),
+                              key_file=env.optional("MQTT_TLS_KEY")),
         "mqtt_client_id": env.str("MQTT_CLIENT_ID", client_id),
         "mqtt_topic_prefix": env.str("MQTT_TOPIC_PREFIX", ""),
         "mqtt_keepalive": env.int("MQTT_KEEPALIVE", 30),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iothub import topology
+from iothub.mqtt_tls import MqttAuth
 from iothub.settings import Env, host_ports, mqtt_fields, service_fields, store_fields
 
 
@@ -20,8 +21,7 @@ class Settings:
     # MQTT bridge
     mqtt_host: str
     mqtt_port: int
-    mqtt_username: str | None
-    mqtt_password: str | None
+    mqtt_auth: MqttAuth
     mqtt_client_id: str
     mqtt_topic_prefix: str
     mqtt_share_group: str | None

@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db = Database(settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_max,
                   application_name="device-manager")
     publisher = CommandPublisher(settings.mqtt_host, settings.mqtt_port, client_id=settings.mqtt_client_id,
-                                 username=settings.mqtt_username, password=settings.mqtt_password,
+                                 auth=settings.mqtt_auth,
                                  topic_prefix=settings.mqtt_topic_prefix, keepalive=settings.mqtt_keepalive,
                                  timeout=settings.mqtt_publish_timeout_s, qos=settings.command_qos)
     services = build(settings, db, publisher, checks={"database": db.ping, "mqtt": publisher.is_connected,

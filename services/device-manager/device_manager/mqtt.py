@@ -15,6 +15,7 @@ from device_manager import metrics
 from device_manager.service.commands import Outgoing
 from iothub.contract.commands import encode_command
 from iothub.contract.topics import command_topic
+from iothub.mqtt_tls import MqttAuth
 
 log = logging.getLogger("device_manager.mqtt")
 
@@ -22,13 +23,13 @@ log = logging.getLogger("device_manager.mqtt")
 class CommandPublisher:
     """Connects lazily (after a gunicorn fork) and reconnects by itself through paho's loop thread."""
 
-    def __init__(self, host: str, port: int, *, client_id: str, username: str | None = None,
-                 password: str | None = None, topic_prefix: str = "", keepalive: int = 30, timeout: float = 5.0,
+    def __init__(self, host: str, port: int, *, client_id: str, auth: MqttAuth | None = None,
+                 topic_prefix: str = "", keepalive: int = 30, timeout: float = 5.0,
                  qos: int = 2):
         self.host, self.port, self.keepalive, self.timeout, self.qos = host, port, keepalive, timeout, qos
         self.topic_prefix = topic_prefix
         self._client_id = f"{client_id}-{uuid.uuid4().hex[:8]}"  # gunicorn workers must not share an id
-        self._credentials = (username, password)
+        self._auth = auth or MqttAuth()
         self._client: mqtt.Client | None = None
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -37,8 +38,7 @@ class CommandPublisher:
         with self._lock:
             if self._client is None:
                 client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=True)
-                if self._credentials[0]:
-                    client.username_pw_set(*self._credentials)
+                self._auth.apply(client)
                 client.on_connect = self._on_connect
                 client.on_disconnect = self._on_disconnect
                 client.reconnect_delay_set(1, 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iothub.mqtt_tls import MqttAuth
 from iothub.settings import Env, SettingsError, mqtt_fields, service_fields, store_fields
 
 COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
@@ -22,13 +23,18 @@ class Settings:
     # MQTT command publisher
     mqtt_host: str
     mqtt_port: int
-    mqtt_username: str | None
-    mqtt_password: str | None
+    mqtt_auth: MqttAuth
     mqtt_client_id: str
     mqtt_topic_prefix: str
     mqtt_keepalive: int
     mqtt_publish_timeout_s: float
     command_qos: int  # commands count as sent once this QoS handshake completes (PUBCOMP at 2, PUBACK at 1)
+    # device broker credentials (docs/security.md): the dynsec admin account and the device CA
+    mqtt_admin_auth: MqttAuth
+    device_ca_cert: str | None
+    device_ca_key: str | None
+    device_ca_crl: str | None  # where the broker reads the device CA's CRL
+    mqtt_broker_pidfile: str | None  # SIGHUP makes Mosquitto reread the CRL (development; Kubernetes: a sidecar)
     # auth
     jwt_secret_key: str
     access_token_minutes: int
@@ -71,6 +77,13 @@ def load(env: Env | None = None) -> Settings:
         prometheus_multiproc_dir=env.optional("PROMETHEUS_MULTIPROC_DIR"),
         mqtt_publish_timeout_s=env.float("MQTT_PUBLISH_TIMEOUT_S", 5.0),
         command_qos=_command_qos(env),
+        mqtt_admin_auth=MqttAuth(ca_file=env.optional("MQTT_TLS_CA"),
+                                 username=env.str("MQTT_ADMIN_USERNAME", "iothub-admin"),
+                                 password=env.optional("MQTT_ADMIN_PASSWORD")),
+        device_ca_cert=env.optional("DEVICE_CA_CERT_FILE"),
+        device_ca_key=env.optional("DEVICE_CA_KEY_FILE"),
+        device_ca_crl=env.optional("DEVICE_CA_CRL_FILE"),
+        mqtt_broker_pidfile=env.optional("MQTT_BROKER_PIDFILE"),
         jwt_secret_key=env.secret("JWT_SECRET_KEY", environment=environment,
                                   dev_default="development-only-jwt-secret-change-me"),
         access_token_minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", 15),

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 from device_manager.amqp import AmqpPublisher
 from device_manager.auth import passwords
+from device_manager.broker_admin import DynsecBroker
+from device_manager.device_ca import FileCa
 from device_manager.readers import archive_reader, raw_pages, series_reader
 from device_manager.repositories.commands import CommandRepository
 from device_manager.repositories.configs import ConfigRepository
 from device_manager.repositories.counts import CountCache
+from device_manager.repositories.credentials import PostgresCredentials
 from device_manager.repositories.dead_letters import DeadLetterRepository
 from device_manager.repositories.device_types import DeviceTypeRepository
 from device_manager.repositories.devices import DeviceRepository
@@ -24,6 +27,7 @@ from device_manager.repositories.stats import StatsRepository
 from device_manager.repositories.subscriptions import SubscriptionRepository
 from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.subscriptions import target_errors
+from device_manager.service.credentials import CredentialService
 from device_manager.service.dead_letters import DeadLetterService
 from device_manager.service.device_types import DeviceTypeService
 from device_manager.service.devices import DeviceService
@@ -59,6 +63,7 @@ class Services:
     metering: MeteringService
     stats: StatsService
     users: UserService
+    credentials: CredentialService
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -88,4 +93,10 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
                                  ExportRepository(db, batch_rows=settings.export_batch_rows)),
         stats=StatsService(StatsRepository(db)),
         users=UserService(UserRepository(db), passwords, TokenBlocklist(db)),
+        credentials=CredentialService(
+            PostgresCredentials(db),
+            DynsecBroker(settings.mqtt_host, settings.mqtt_port, settings.mqtt_admin_auth,
+                         prefix=settings.mqtt_topic_prefix, crl_path=settings.device_ca_crl,
+                         pidfile=settings.mqtt_broker_pidfile),
+            FileCa(settings.device_ca_cert, settings.device_ca_key), settings.bulk_max),
     )

@@ -39,8 +39,8 @@ class Edge:
         # One bridge per broker, all on the publisher's I/O loop: a spec meter's copy of a message through its
         # second broker flows on like the first; its partition's sequencer drops it (REQ-BROKER-001, REQ-DEDUP-001).
         self.bridges = [MqttBridge(self.ingest, host=host, port=port, client_id=session_id(settings, host, port),
-                                   loop=lambda: self.publisher.ioloop, username=settings.mqtt_username,
-                                   password=settings.mqtt_password, prefix=settings.mqtt_topic_prefix,
+                                   loop=lambda: self.publisher.ioloop, auth=settings.mqtt_auth,
+                                   prefix=settings.mqtt_topic_prefix,
                                    share_group=settings.mqtt_share_group, keepalive=settings.mqtt_keepalive)
                         for host, port in settings.mqtt_brokers]
         self.bridge = self.bridges[0]

@@ -18,6 +18,7 @@ from collector.edge.service import FAILED, Ingest, Outcome
 from iothub.contract import Reason
 from iothub.contract.topics import parse_device_topic, subscriptions
 from iothub.errors import Unavailable
+from iothub.mqtt_tls import MqttAuth
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,12 @@ class MqttBridge:
     """
 
     def __init__(self, ingest: Ingest, *, host: str, port: int, client_id: str, loop: Callable[[], IOLoop | None],
-                 username: str | None = None, password: str | None = None, prefix: str = "",
+                 auth: MqttAuth | None = None, prefix: str = "",
                  share_group: str | None = None, keepalive: int = 30):
         self._ingest = ingest
         self._host, self._port, self._keepalive = host, port, keepalive
         self._client_id = client_id
-        self._credentials = (username, password)
+        self._auth = auth or MqttAuth()
         self._prefix = prefix
         self._filters = subscriptions(prefix, share_group)
         self._loop = loop
@@ -115,8 +116,7 @@ class MqttBridge:
         # MQTT 3.1.1 + clean_session=False: the session (subscriptions, unacked messages) outlives us.
         client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=False,
                                 protocol=mqtt.MQTTv311, reconnect_on_failure=False, manual_ack=True)
-        if self._credentials[0]:
-            client.username_pw_set(*self._credentials)
+        self._auth.apply(client)
         client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

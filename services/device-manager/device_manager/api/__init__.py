@@ -16,6 +16,7 @@ BLUEPRINTS = [
     "device_manager.api.configs",
     "device_manager.api.commands",
     "device_manager.api.ota",
+    "device_manager.api.credentials",  # device broker credentials (issue 12)
     # operations (rules, events, notifications, telemetry, archive, raw, dead letters, stats)
     "device_manager.api.rules",
     "device_manager.api.events",

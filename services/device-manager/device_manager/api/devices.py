@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from device_manager.api.credentials import with_credentials
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
 from device_manager.extensions import services
@@ -43,8 +44,9 @@ class Devices(MethodView):
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceSchema)
     def post(self, body):
-        """Register a device."""
-        return services().devices.create(body)
+        """Register a device; `credentials` also issues its broker password and/or certificate (shown once)."""
+        wanted = body.pop("credentials", None)
+        return with_credentials([services().devices.create(body)], [wanted])[0]
 
 
 @blp.route("/bulk", methods=["POST"])
@@ -52,8 +54,11 @@ class Devices(MethodView):
 @blp.arguments(DeviceBulkSchema)
 @blp.response(201, DeviceBulkResultSchema)
 def bulk_create(body):
-    """Register up to BULK_MAX devices at once, all or none (409 names the first duplicate)."""
-    return services().devices.create_many(body["devices"])
+    """Register up to BULK_MAX devices at once, all or none (409 names the first duplicate); items with
+    `credentials` get theirs issued (secrets in this response only)."""
+    wanted = [d.pop("credentials", None) for d in body["devices"]]
+    result = services().devices.create_many(body["devices"])
+    return {**result, "items": with_credentials(result["items"], wanted)}
 
 
 @blp.route("/<uuid:device_id>")
@@ -76,7 +81,8 @@ class DeviceItem(MethodView):
     @requires(Role.OPERATOR)
     @blp.response(204)
     def delete(self, device_id):
-        """Delete a device with its config, commands and OTA states."""
+        """Delete a device with its config, commands and OTA states; its broker credentials are revoked first."""
+        services().credentials.forget(device_id)
         services().devices.delete(device_id)
 
 

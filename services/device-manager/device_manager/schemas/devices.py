@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from device_manager.schemas.common import Timestamp, list_args, page_schema
+from device_manager.schemas.credentials import CredentialKindsSchema, IssuedSchema
 
 DEVICE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="1-64 letters, digits, _ or -")
 STATUSES = ("active", "inactive", "maintenance", "decommissioned")
@@ -33,6 +34,8 @@ class DeviceSchema(ma.Schema):
     has_ingest_token = fields.Boolean(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+    credentials = fields.Nested(IssuedSchema, dump_only=True,
+                                metadata={"description": "only in the response that created the device with them"})
 
 
 class _TypeRef(ma.Schema):
@@ -57,6 +60,9 @@ class DeviceCreateSchema(_TypeRef):
     location = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
     status = fields.String(load_default="active", validate=validate.OneOf(STATUSES))
     metadata = fields.Dict(keys=fields.String(), load_default=dict)
+    credentials = fields.Nested(CredentialKindsSchema, load_default=None,
+                                metadata={"description": "broker credentials to issue with the device; the "
+                                                         "response carries their secrets this once"})
 
 
 class DeviceUpdateSchema(_TypeRef):

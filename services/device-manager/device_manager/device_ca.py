@@ -1,0 +1,43 @@
+"""The CaSigner port on the device CA's certificate and key files (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from device_manager.service.credentials import Certificate
+from device_manager.service.errors import Invalid
+from iothub import pki
+
+
+class FileCa:
+    """Signs device client certificates (CN = device_id) and CRLs; the key is read once, at start."""
+
+    def __init__(self, cert_path: str | None, key_path: str | None, *, days: int = 825):
+        self.days = days
+        self._signer = pki.Signer(Path(cert_path).read_bytes(), Path(key_path).read_bytes()) \
+            if cert_path and key_path else None
+
+    def _ca(self) -> pki.Signer:
+        if self._signer is None:
+            raise Invalid("No device CA is configured (DEVICE_CA_CERT_FILE, DEVICE_CA_KEY_FILE): issue passwords",
+                          code="no_device_ca")
+        return self._signer
+
+    def issue(self, device_id: str) -> Certificate:
+        """A new key and client certificate with CN = device_id."""
+        return _cert(self._ca().client(device_id, self.days))
+
+    def sign_csr(self, device_id: str, csr_pem: bytes) -> Certificate:
+        """A client certificate for the CSR's key with CN = device_id (whatever CN the CSR asked for)."""
+        try:
+            return _cert(self._ca().client_from_csr(csr_pem, device_id, self.days))
+        except ValueError as exc:
+            raise Invalid(str(exc), {"json": {"csr": [str(exc)]}}) from None
+
+    def crl(self, serials: list[int]) -> bytes:
+        """A CRL listing the serials."""
+        return self._ca().crl(serials)
+
+
+def _cert(issued: pki.Issued) -> Certificate:
+    return Certificate(issued.cert_pem, issued.key_pem, issued.serial, issued.fingerprint, issued.not_after)
