@@ -136,7 +136,7 @@ def bench_collector(port: int, dsn: str, amqp_url: str, devices: list[str], per_
     metrics_port = procs.free_port()
     env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "AMQP_URL": amqp_url,
            "MQTT_PORT": str(port), "MQTT_CLIENT_ID": "bench-collector", "METRICS_PORT": str(metrics_port),
-           "HTTP_PORT": str(procs.free_port()), "WRITERS": "none", "LOG_LEVEL": "WARNING"}
+           "HTTP_INGEST_ENABLED": "false", "WRITERS": "none", "LOG_LEVEL": "WARNING"}
     with open(workdir / "collector.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "collector"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

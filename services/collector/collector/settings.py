@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iothub import topology
-from iothub.settings import Env, host_ports, mqtt_fields, service_fields, store_fields
+from iothub.settings import Env, host_ports, mqtt_fields, require_secrets, service_fields, store_fields, tls_fields
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class Settings:
     http_enabled: bool
     http_port: int
     http_require_token: bool
+    http_threads: int  # requests served at once; each waits for its RabbitMQ confirm
+    tls_mode: str  # on | upstream | off (iothub.settings.tls_fields)
+    tls_cert_file: str | None
+    tls_key_file: str | None
     # stages run by this process (python -m collector [stage ...] overrides): edge, sequencer, writers
     stages: tuple[str, ...]
     # sequencing
@@ -76,6 +80,8 @@ def load(env: Env | None = None) -> Settings:
     """Read the collector's settings from the environment (or the given Env)."""
     env = env or Env()
     mqtt = mqtt_fields(env, client_id="iothub-collector")
+    http_enabled = env.bool("HTTP_INGEST_ENABLED", True)
+    tls = tls_fields(env) if http_enabled else {"tls_mode": "off", "tls_cert_file": None, "tls_key_file": None}
     brokers = env.optional("MQTT_BROKERS") or f"{mqtt['mqtt_host']}:{mqtt['mqtt_port']}"
     return Settings(
         **service_fields(env),
@@ -85,9 +91,11 @@ def load(env: Env | None = None) -> Settings:
         mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
         max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
         publish_window=env.int("PUBLISH_WINDOW", 8),
-        http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
+        http_enabled=http_enabled,
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
+        http_threads=env.int("HTTP_THREADS", 32),
+        **tls,
         stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),
         ingest_partitions=env.int("INGEST_PARTITIONS", topology.DEFAULT_PARTITIONS),
         rebalance_interval=env.float("SEQUENCER_REBALANCE_INTERVAL", 5.0),
@@ -106,3 +114,14 @@ def load(env: Env | None = None) -> Settings:
         metering_sample_interval_s=env.float("METERING_SAMPLE_INTERVAL_S", 1.0),
         metering_gap_factor=env.float("METERING_GAP_FACTOR", 3.0),
     )
+
+
+def require_stage_secrets(settings: Settings) -> None:
+    """Refuse, outside development, to run a writer without its store's credentials (stages need only their own)."""
+    writers = settings.writers if "writers" in settings.stages else ()
+    needed = {}
+    if "archive" in writers and settings.archive_backend == "s3":
+        needed |= {"S3_ACCESS_KEY": settings.s3_access_key, "S3_SECRET_KEY": settings.s3_secret_key}
+    if "series" in writers and "influxdb" in settings.series_backends:
+        needed["INFLUXDB_TOKEN"] = settings.influxdb_token
+    require_secrets(settings.environment, needed)

@@ -1,13 +1,20 @@
-"""HTTP ingest: POST /api/v1/telemetry with the protocol v2 envelope, answered after the RabbitMQ confirm."""
+"""HTTP ingest: POST /api/v1/telemetry with the protocol v2 envelope, answered after the RabbitMQ confirm.
+
+Served by cheroot (CherryPy's production WSGI server): a bounded thread pool that runs inside the edge process
+beside the MQTT bridges, with TLS from the standard ssl module; gunicorn would fork workers of its own, and
+waitress speaks no TLS.
+"""
 
 from __future__ import annotations
 
 import threading
 
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
 
 from collector.edge.service import ACCEPTED, REJECTED, Ingest, Outcome
+from iothub import tls
 from iothub.contract import Reason
 from iothub.errors import Unavailable
 
@@ -81,23 +88,30 @@ def _respond(outcome: Outcome):
 
 
 class HttpIngest:
-    """Serves the app on a threaded WSGI server in the collector process (start/stop)."""
+    """Serves the app in the collector process (start/stop): HTTPS when given a certificate and key."""
 
-    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0"):
-        self._server = make_server(host, port, app, threaded=True)
+    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", *, threads: int = 32,
+                 cert_file: str | None = None, key_file: str | None = None):
+        # Each thread holds its request until the RabbitMQ confirm, so `threads` bounds the requests in flight.
+        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="iothub-collector")
+        if cert_file and key_file:
+            adapter = BuiltinSSLAdapter(cert_file, key_file)
+            adapter.context = tls.server_context(cert_file, key_file)  # TLS 1.2 at least, like every listener
+            self._server.ssl_adapter = adapter
+        self._server.prepare()  # binds now: a busy port fails here, and port 0 is resolved
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         """The bound port (useful with port 0)."""
-        return self._server.server_port
+        return self._server.bind_addr[1]
 
     def start(self) -> HttpIngest:
         """Serve on a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-ingest", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve, name="http-ingest", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop accepting requests."""
-        self._server.shutdown()
+        """Stop accepting requests; requests in flight finish first."""
+        self._server.stop()
