@@ -18,7 +18,7 @@ from tests.support.poll import wait_for
 from tests.support.procs import free_port, port_open
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-CONF = str(Path(__file__).resolve().parents[2] / "services" / "device-manager" / "gunicorn.conf.py")
+CONF = "python:device_manager.gunicorn_conf"  # as the image runs it
 
 
 def production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, **extra) -> dict[str, str]:
@@ -34,7 +34,7 @@ def production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, **extra) -> di
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], log: Path, workers: int = 2):
-    """gunicorn -c gunicorn.conf.py on a free port, as the image runs it; yields the HTTPS base URL."""
+    """gunicorn with the packaged settings on a free port, as the image runs it; yields the HTTPS base URL."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([GUNICORN, "-c", CONF, "-w", str(workers), "-b", f"127.0.0.1:{port}",

@@ -31,10 +31,15 @@ CASES = [(service, name) for service, (_, names) in REQUIRED.items() for name in
 
 
 def load(service: str, environ: dict[str, str]):
-    """The service's settings loader on an explicit environment."""
+    """The service's settings as its process loads them, on an explicit environment (the collector: every stage)."""
     import importlib
 
-    return importlib.import_module(REQUIRED[service][0]).load(Env(environ))
+    settings = importlib.import_module(REQUIRED[service][0]).load(Env(environ))
+    if service == "collector":
+        from collector.__main__ import parse_stages
+
+        return parse_stages([], settings)
+    return settings
 
 
 @pytest.mark.parametrize("service", REQUIRED)
@@ -64,19 +69,23 @@ def test_plain_http_outside_development_is_refused_unless_tls_ends_upstream():
     with pytest.raises(SettingsError, match="TLS_MODE=off"):
         load("device-manager", {**plain, "TLS_MODE": "off"})
     assert load("device-manager", {**plain, "TLS_MODE": "upstream"}).tls_cert_file is None
-    assert load("collector", {**plain, "HTTP_INGEST_ENABLED": "false"}).tls_mode == "off"  # no HTTP listener
+    assert load("collector", {**plain, "HTTP_INGEST_ENABLED": "false"}).http_enabled is False  # no listener
 
 
 def test_collector_stages_need_only_their_own_store_secrets():
+    from collector import settings as collector_settings
     from collector.__main__ import parse_stages
 
-    no_s3 = {k: v for k, v in PRODUCTION.items() if not k.startswith("S3_")}
-    settings = load("collector", no_s3)
-    assert parse_stages(["edge"], settings).stages == ("edge",)
+    bare = {k: v for k, v in PRODUCTION.items() if not k.startswith(("S3_", "MQTT_", "TLS_"))}
+    settings = collector_settings.load(Env(bare))
+    assert parse_stages(["sequencer"], settings).stages == ("sequencer",)  # no broker, no listener, no store
+    with pytest.raises(SettingsError, match="MQTT_USERNAME"):
+        parse_stages(["edge"], settings)
     with pytest.raises(SettingsError, match="S3_ACCESS_KEY"):
         parse_stages(["archive"], settings)
+    influx = collector_settings.load(Env({**PRODUCTION, "SERIES_BACKENDS": "postgres,influxdb"}))
     with pytest.raises(SettingsError, match="INFLUXDB_TOKEN"):
-        parse_stages(["series"], load("collector", {**PRODUCTION, "SERIES_BACKENDS": "postgres,influxdb"}))
+        parse_stages(["series"], influx)
 
 
 def test_simulator_provision_needs_the_database_password():

@@ -100,6 +100,12 @@ def require_secrets(environment: str, values: Mapping[str, str | None]) -> None:
             raise SettingsError(f"{name} must be set when IOTHUB_ENV is {environment!r}")
 
 
+def require_mqtt_secrets(settings) -> None:
+    """Outside development a service that talks to the broker has its own account (MQTT_USERNAME, MQTT_PASSWORD)."""
+    require_secrets(settings.environment, {"MQTT_USERNAME": settings.mqtt_username,
+                                           "MQTT_PASSWORD": settings.mqtt_password})
+
+
 def require_url_password(environment: str, name: str, url: str) -> None:
     """Outside development, refuse a URL without a password in it (the password is the secret, not a default)."""
     if environment != DEVELOPMENT and not urlsplit(url).password:
@@ -159,8 +165,8 @@ def mqtt_fields(env: Env, *, client_id: str) -> dict:
     return {
         "mqtt_host": env.str("MQTT_HOST", "127.0.0.1"),
         "mqtt_port": env.int("MQTT_PORT", 1883),
-        "mqtt_username": env.secret("MQTT_USERNAME"),  # each service has its own broker account outside development
-        "mqtt_password": env.secret("MQTT_PASSWORD"),
+        "mqtt_username": env.optional("MQTT_USERNAME"),  # required where the broker is used: require_mqtt_secrets
+        "mqtt_password": env.optional("MQTT_PASSWORD"),
         "mqtt_client_id": env.str("MQTT_CLIENT_ID", client_id),
         "mqtt_topic_prefix": env.str("MQTT_TOPIC_PREFIX", ""),
         "mqtt_keepalive": env.int("MQTT_KEEPALIVE", 30),
@@ -189,18 +195,24 @@ def store_fields(env: Env) -> dict:
 TLS_MODES = ("on", "upstream", "off")
 
 
-def tls_fields(env: Env) -> dict:
+def tls_fields(env: Env, *, required: bool = True) -> dict:
     """HTTPS listener settings: TLS_MODE on (serve TLS with TLS_CERT_FILE/TLS_KEY_FILE), upstream (an ingress or
-    proxy in front terminates TLS) or off (plain HTTP, development only)."""
-    mode = env.str("TLS_MODE", "on").lower()
-    cert, key = env.optional("TLS_CERT_FILE"), env.optional("TLS_KEY_FILE")
-    if mode not in TLS_MODES:
-        raise SettingsError(f"TLS_MODE must be one of {', '.join(TLS_MODES)}, got {mode!r}")
-    if mode == "off" and env.environment != DEVELOPMENT:
+    proxy in front terminates TLS) or off (plain HTTP, development only). `required=False` leaves the check to
+    require_tls, for processes that may not open the listener."""
+    fields = {"tls_mode": env.str("TLS_MODE", "on").lower(), "tls_cert_file": env.optional("TLS_CERT_FILE"),
+              "tls_key_file": env.optional("TLS_KEY_FILE")}
+    if fields["tls_mode"] not in TLS_MODES:
+        raise SettingsError(f"TLS_MODE must be one of {', '.join(TLS_MODES)}, got {fields['tls_mode']!r}")
+    if required:
+        require_tls(env.environment, fields)
+    return fields
+
+
+def require_tls(environment: str, fields: Mapping[str, str | None]) -> None:
+    """Refuse plain HTTP outside development, and TLS_MODE=on without its certificate and key."""
+    if fields["tls_mode"] == "off" and environment != DEVELOPMENT:
         raise SettingsError("TLS_MODE=off (plain HTTP) is allowed only when IOTHUB_ENV is development; "
                             "use TLS_MODE=upstream behind an ingress that terminates TLS")
-    if mode == "on" and not (cert and key):
+    if fields["tls_mode"] == "on" and not (fields["tls_cert_file"] and fields["tls_key_file"]):
         raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE must be set when TLS_MODE is on "
                             "(or TLS_MODE=upstream behind an ingress that terminates TLS)")
-    return {"tls_mode": mode, "tls_cert_file": cert if mode == "on" else None,
-            "tls_key_file": key if mode == "on" else None}

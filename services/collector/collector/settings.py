@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iothub import topology
-from iothub.settings import Env, host_ports, mqtt_fields, require_secrets, service_fields, store_fields, tls_fields
+from iothub.settings import (
+    Env,
+    host_ports,
+    mqtt_fields,
+    require_mqtt_secrets,
+    require_secrets,
+    require_tls,
+    service_fields,
+    store_fields,
+    tls_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,6 @@ def load(env: Env | None = None) -> Settings:
     """Read the collector's settings from the environment (or the given Env)."""
     env = env or Env()
     mqtt = mqtt_fields(env, client_id="iothub-collector")
-    http_enabled = env.bool("HTTP_INGEST_ENABLED", True)
-    tls = tls_fields(env) if http_enabled else {"tls_mode": "off", "tls_cert_file": None, "tls_key_file": None}
     brokers = env.optional("MQTT_BROKERS") or f"{mqtt['mqtt_host']}:{mqtt['mqtt_port']}"
     return Settings(
         **service_fields(env),
@@ -91,11 +99,11 @@ def load(env: Env | None = None) -> Settings:
         mqtt_share_group=env.optional("MQTT_SHARE_GROUP"),
         max_payload_bytes=env.int("MAX_PAYLOAD_BYTES", 64 * 1024),
         publish_window=env.int("PUBLISH_WINDOW", 8),
-        http_enabled=http_enabled,
+        http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
         http_threads=env.int("HTTP_THREADS", 32),
-        **tls,
+        **tls_fields(env, required=False),  # checked by require_stage_secrets: only the edge serves HTTP
         stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),
         ingest_partitions=env.int("INGEST_PARTITIONS", topology.DEFAULT_PARTITIONS),
         rebalance_interval=env.float("SEQUENCER_REBALANCE_INTERVAL", 5.0),
@@ -117,7 +125,13 @@ def load(env: Env | None = None) -> Settings:
 
 
 def require_stage_secrets(settings: Settings) -> None:
-    """Refuse, outside development, to run a writer without its store's credentials (stages need only their own)."""
+    """Refuse to run a stage without what it needs (stages need only their own): the edge its broker account and
+    HTTPS certificate, a writer its store's credentials (outside development)."""
+    if "edge" in settings.stages:
+        require_mqtt_secrets(settings)
+        if settings.http_enabled:
+            require_tls(settings.environment, {"tls_mode": settings.tls_mode, "tls_cert_file": settings.tls_cert_file,
+                                               "tls_key_file": settings.tls_key_file})
     writers = settings.writers if "writers" in settings.stages else ()
     needed = {}
     if "archive" in writers and settings.archive_backend == "s3":

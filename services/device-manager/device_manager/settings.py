@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iothub.settings import Env, SettingsError, mqtt_fields, require_secrets, service_fields, store_fields, tls_fields
+from iothub.settings import (
+    Env,
+    SettingsError,
+    mqtt_fields,
+    require_mqtt_secrets,
+    require_secrets,
+    service_fields,
+    store_fields,
+    tls_fields,
+)
 
 COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
 
@@ -104,6 +113,7 @@ def _require_store_secrets(s: Settings) -> None:
     if s.series_backend == "influxdb":
         needed["INFLUXDB_TOKEN"] = s.influxdb_token
     require_secrets(s.environment, needed)
+    require_mqtt_secrets(s)  # the command publisher
     if s.trusted_proxy_hops < 0:
         raise SettingsError("TRUSTED_PROXY_HOPS must be >= 0")
 
