@@ -28,9 +28,10 @@ SEAWEED_ADMIN_PORT=${SEAWEED_ADMIN_PORT:-23646}
 SEAWEED_ICEBERG_PORT=${SEAWEED_ICEBERG_PORT:-8181}
 SEAWEED_LANCE_PORT=${SEAWEED_LANCE_PORT:-8335}
 
-# HTTPS certificates for the API and the HTTP ingest (TLS_CERT_FILE/TLS_KEY_FILE in .env.development), made once.
+# HTTPS certificates for the API and the HTTP ingest (TLS_CERT_FILE/TLS_KEY_FILE in the env file), made once.
 # Stand-in for the project's PKI generator: it leaves certificates that already exist alone.
-"$BIN/python" scripts/dev-certs.py "$RUN/certs"
+CERTS=$(dirname "${TLS_CERT_FILE:-.run/certs/server.crt}")
+"$BIN/python" scripts/dev-certs.py "$CERTS"
 
 command -v mosquitto >/dev/null || { echo "mosquitto is not installed: run \`make system-deps\`" >&2; exit 1; }
 mkdir -p "$RUN/mosquitto/data" "$RUN/seaweed" "$RUN/logs"
@@ -96,7 +97,7 @@ log "SeaweedFS S3 on 127.0.0.1:$S3_PORT, bucket ${S3_BUCKET:-iot-data} (log $RUN
 cat <<INFO
 
   Device manager API   https://127.0.0.1:8080/api/v1/    docs https://127.0.0.1:8080/api/v1/docs
-                       (development CA: $RUN/certs/ca.crt, e.g. curl --cacert $RUN/certs/ca.crt ...)
+                       (development CA: $CERTS/ca.crt, e.g. curl --cacert $CERTS/ca.crt ...)
                        POST /api/v1/auth/login {"email": "${ADMIN_EMAIL:-?}", "password": "${ADMIN_PASSWORD:-?}"}
   Metrics              http://127.0.0.1:PORT/metrics, PORT per process (Procfile):
                        collector edge :9110  sequencer :9111  series :9112  archive :9113  state :9114
