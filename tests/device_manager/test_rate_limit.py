@@ -51,3 +51,14 @@ def test_forwarded_for_counts_only_behind_trusted_proxies(make_app, uid):
     denied = behind.post("/api/v1/auth/login", json={"email": email, "password": "wrong-password"},
                          headers={"X-Forwarded-For": "192.0.2.66, 198.51.100.1"}, environ_base=proxy)
     assert_error(denied, 429, "rate_limited")
+
+
+def test_an_unreachable_redis_leaves_each_process_its_own_limit(make_app, uid):
+    from tests.support.procs import free_port
+
+    cut_off = make_app(LOGIN_RATE_LIMIT="2 per minute", ratelimit_storage_uri=f"redis://127.0.0.1:{free_port()}/0")
+    client = cut_off.test_client()
+    email = f"no-redis-{uid}@example.test"
+    codes = [client.post("/api/v1/auth/login", json={"email": email, "password": "wrong-password"}).status_code
+             for _ in range(3)]
+    assert codes == [401, 401, 429]  # still limited, never a 500
