@@ -128,3 +128,11 @@ def test_tls_1_3_is_preferred_1_2_accepted_and_nothing_older(edge, tls_files):
     assert negotiated(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
     context = tls.server_context(tls_files.cert, tls_files.key)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_an_oversized_body_gets_its_413_not_a_reset(edge, make_device):
+    """The server closes after a 413; it reads the rest of a body up to DRAIN_LIMIT first, or a client still sending
+    would see a TLS EOF instead of the answer (without the drain most of these failed)."""
+    dev = make_device()
+    for size in (100_000, 400_000, 900_000) * 3:
+        _assert_error(_post(edge, {**telemetry(dev, 1), "pad": "x" * size}), 413, "too_large")

@@ -19,6 +19,9 @@ from iothub.contract import Reason
 from iothub.errors import Unavailable
 
 CONFIRM_TIMEOUT = 10.0
+# An oversized body up to this size is read and dropped before the 413: the server closes the connection after a
+# 413, and a client still sending would see a reset (a TLS EOF) instead of the answer. Larger ones are not read.
+DRAIN_LIMIT = 1024 * 1024
 _STATUS = {Reason.TOO_LARGE: 413, Reason.UNAUTHORIZED: 401}
 
 
@@ -38,11 +41,15 @@ def create_app(ingest: Ingest, *, max_bytes: int, require_token: bool) -> Flask:
             return _error(415, "unsupported_media_type", "Content-Type must be application/json")
         length = request.content_length
         if length is not None and length > max_bytes:
-            # Not read at all: parking a body we refuse to read would defeat the limit.
+            # Parked empty (parking a body we refuse would defeat the limit); only drained, see DRAIN_LIMIT.
             ingest.reject(b"", Reason.TOO_LARGE, f"payload is {length} bytes, limit {max_bytes}",
                           source="http", routing_key=request.path, done=lambda outcome: None)
+            if length <= DRAIN_LIMIT:
+                _drain(request.stream)
             return _error(413, "payload_too_large", f"body exceeds {max_bytes} bytes", reason=Reason.TOO_LARGE.value)
         raw = request.stream.read(max_bytes + 1)
+        if len(raw) > max_bytes:  # a body without Content-Length that runs over: Ingest refuses it
+            _drain(request.stream)
         token = _bearer(request.headers.get("Authorization", ""))
         finished = threading.Event()
         result: list[Outcome] = []
@@ -69,6 +76,13 @@ def create_app(ingest: Ingest, *, max_bytes: int, require_token: bool) -> Flask:
         return _error(404, "not_found", "no such endpoint")
 
     return app
+
+
+def _drain(stream) -> None:
+    """Read and drop the rest of the body, at most DRAIN_LIMIT bytes."""
+    left = DRAIN_LIMIT
+    while left > 0 and (chunk := stream.read(min(64 * 1024, left))):
+        left -= len(chunk)
 
 
 def _bearer(header: str) -> str | None:
