@@ -74,12 +74,12 @@ class Env:
         """IOTHUB_ENV, production unless set: only development may default a secret."""
         return self.str("IOTHUB_ENV", "production")
 
-    def secret(self, name: str, *, dev_default: str | None = None, environment: str | None = None) -> str | None:
+    def secret(self, name: str, *, dev_default: str | None = None) -> str | None:
         """A secret: required outside development mode, where a fixed default would be a hole."""
         value = self.optional(name)
         if value:
             return value
-        environment = environment or self.environment
+        environment = self.environment
         if environment == DEVELOPMENT:
             return dev_default
         raise SettingsError(f"{name} must be set when IOTHUB_ENV is {environment!r}")

@@ -104,11 +104,12 @@ def load(env: Env | None = None) -> Settings:
         series_backend=env.str("SERIES_BACKEND", "postgres"),
         **store_fields(env),
     )
-    _require_store_secrets(settings)
+    _require_secrets(settings)
     return settings
 
 
-def _require_store_secrets(s: Settings) -> None:
+def _require_secrets(s: Settings) -> None:
+    """Outside development: the store credentials in use, the broker account; and a sane proxy count."""
     needed = {"S3_ACCESS_KEY": s.s3_access_key, "S3_SECRET_KEY": s.s3_secret_key} if s.archive_backend == "s3" else {}
     if s.series_backend == "influxdb":
         needed["INFLUXDB_TOKEN"] = s.influxdb_token
