@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/iothub-apt.stamp
-APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager wrk
+APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager wrk redis-server
 PACKAGES := -e libs/iothub -e services/collector -e services/rule-engine -e services/notifier \
             -e services/device-manager -e simulator
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/iothub

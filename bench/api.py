@@ -27,6 +27,7 @@ from bench import api_energy, api_seed
 from bench.summary import percentiles
 from tests.support import infra, procs
 from tests.support.poll import wait_for
+from tests.support.tls import make_tls_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DM_DIR = ROOT / "services" / "device-manager"
@@ -126,21 +127,26 @@ def _exists(name: str) -> bool:
 
 
 def start_api(dsn: str, mqtt_port: int, args, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's gunicorn.conf.py on a free port; returns (process, base URL)."""
+    """gunicorn with the project's gunicorn.conf.py on a free port, serving HTTPS as deployed; returns (process,
+    base URL). This process's requests verify the server against the run's CA (wrk does not verify)."""
     port = procs.free_port()
     prom_dir = workdir / "prometheus"
     prom_dir.mkdir()
+    (workdir / "tls").mkdir()
+    tls = make_tls_files(workdir / "tls")
+    os.environ["REQUESTS_CA_BUNDLE"] = tls.ca
     env = {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": dsn, "JWT_SECRET_KEY": "bench-" + "x" * 40,
            "AMQP_URL": infra.AMQP_BASE + "/%2F", "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(mqtt_port),
            "MQTT_CLIENT_ID": "bench-api", "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1],
            "JWT_ACCESS_TOKEN_MINUTES": "240", "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
-           "DB_POOL_MAX": str(max(args.threads, 4)), "SERIES_BACKEND": "postgres", "LOG_LEVEL": "INFO"}
+           "DB_POOL_MAX": str(max(args.threads, 4)), "SERIES_BACKEND": "postgres", "LOG_LEVEL": "INFO",
+           **tls.server_env()}
     argv = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(DM_DIR / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", str(args.threads),
             "--worker-class", "gthread", "--backlog", "2048", "device_manager:create_app()"]
     log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(argv, env=env, cwd=DM_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"
     wait_for(lambda: _ready(base) or proc.poll() is not None, timeout=90, what="device-manager /readyz")
     if proc.poll() is not None:
         raise RuntimeError("gunicorn exited: " + (workdir / "gunicorn.log").read_text()[-3000:])

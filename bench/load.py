@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def _sim_args(mqtt_port: int, dsn: str, fleet: Fleet) -> list[str]:
 def provision(mqtt_port: int, dsn: str, fleet: Fleet) -> None:
     """Register a fleet (before the services start, as an installed fleet would be)."""
     subprocess.run([sys.executable, "-m", "simulator", "provision", "--devices", str(fleet.devices),
-                    *_sim_args(mqtt_port, dsn, fleet)], check=True)
+                    *_sim_args(mqtt_port, dsn, fleet)], check=True, env={**os.environ, "IOTHUB_ENV": "development"})
 
 
 def simulate(mqtt_port: int, dsn: str, fleet: Fleet, duration: float, ledger: Path) -> list[LedgerRow]:

@@ -70,6 +70,7 @@ done
 
 # Development PKI (server CA, server certificate, device CA + CRL) and the broker's first dynsec file, once.
 "$BIN/python" -m iothub.devcerts "$CERTS"
+export TLS_CERT_FILE=$CERTS/server.crt TLS_KEY_FILE=$CERTS/server.key  # HTTPS of the API and the HTTP ingest
 export MQTT_TLS_CA=$CERTS/ca.crt DEVICE_CA_CERT_FILE=$CERTS/device-ca.crt DEVICE_CA_KEY_FILE=$CERTS/device-ca.key \
   DEVICE_CA_CRL_FILE=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
   SIM_CREDENTIALS_FILE=${SIM_CREDENTIALS_FILE:-$RUN/simulator-credentials.json}
@@ -108,13 +109,14 @@ log "SeaweedFS S3 on 127.0.0.1:$S3_PORT, bucket ${S3_BUCKET:-iot-data} (log $RUN
 
 cat <<INFO
 
-  Device manager API   http://127.0.0.1:8080/api/v1/     docs http://127.0.0.1:8080/api/v1/docs
+  Device manager API   https://127.0.0.1:8080/api/v1/    docs https://127.0.0.1:8080/api/v1/docs
+                       (development CA: $CERTS/ca.crt, e.g. curl --cacert $CERTS/ca.crt ...)
                        POST /api/v1/auth/login {"email": "${ADMIN_EMAIL:-?}", "password": "${ADMIN_PASSWORD:-?}"}
   Metrics              http://127.0.0.1:PORT/metrics, PORT per process (Procfile):
                        collector edge :9110  sequencer :9111  series :9112  archive :9113  state :9114
                        dead letters :9115   energy :9116   rule-engine :9120   notifier :9130   simulator :9140
-                       device-manager http://127.0.0.1:8080/metrics
-  Collector ingest     http://127.0.0.1:8081/ (the edge)
+                       device-manager https://127.0.0.1:8080/metrics
+  Collector ingest     https://127.0.0.1:8081/api/v1/telemetry (the edge)
   MQTT (TLS)           mosquitto_sub -p $MQTT_PORT --cafile $CERTS/ca.crt -u iothub-bridge -P "\$MQTT_BRIDGE_PASSWORD" -t 'iot/+/telemetry' -v
   Database             psql ${DATABASE_URL:-?}
   Ctrl-C stops everything.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import infra, procs
+from tests.support.tls import TlsFiles, make_tls_files
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,14 @@ def amqp_url(run_id):
     url = infra.create_vhost(name)
     yield url
     infra.delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+def tls_files(workdir) -> TlsFiles:
+    """This run's CA and a server certificate for 127.0.0.1 (HTTPS of the API and the HTTP ingest)."""
+    path = workdir / "tls"
+    path.mkdir(exist_ok=True)
+    return make_tls_files(path)
 
 
 @pytest.fixture(scope="session")

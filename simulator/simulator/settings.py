@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iothub.mqtt_tls import MqttAuth
-from iothub.settings import Env, SettingsError, host_ports
+from iothub.settings import Env, SettingsError, host_ports, require_url_password
 from simulator.config import Broker, parse_brokers
 from simulator.faults import FaultRates
 from simulator.profile import PROFILES
@@ -154,6 +154,8 @@ def load(argv: Sequence[str] | None = None, env: Env | None = None) -> Settings:
             raise SettingsError(f"--{name.replace('_', '-')} must be positive")
     if send <= 0 or ns.devices < 0 or ns.pool_size < 1:
         raise SettingsError("send interval and pool size must be positive, devices >= 0")
+    if ns.command == "provision":  # the only command that talks to the database
+        require_url_password(environment, "DATABASE_URL", ns.database_url)
     brokers = parse_broker_list(ns.brokers, ns.mqtt_port) if ns.brokers else ((ns.mqtt_host, ns.mqtt_port),)
     keepalive = ns.keepalive if ns.keepalive is not None else PROFILES[ns.profile].keepalive
     rates = FaultRates(ns.duplicate_rate, ns.gap_rate, ns.reboot_rate, ns.malformed_rate, ns.out_of_range_rate,

@@ -94,13 +94,13 @@ def wipe_session(port: int, client_id: str) -> None:
 
 
 @pytest.fixture
-def start_edge(db, pg_dsn, amqp_url, mqtt_broker, uid):
+def start_edge(db, pg_dsn, amqp_url, mqtt_broker, uid, tls_files):
     """Starts in-process ingest edges (stopped and their sessions wiped at teardown)."""
     started: list[Pipeline] = []
 
     def start(client_id: str | None = None, **overrides) -> Pipeline:
         settings = edge_settings(pg_dsn, amqp_url, mqtt_broker.port, client_id=client_id or f"collector-{uid}",
-                                 prefix=f"t{uid}/", **overrides)
+                                 prefix=f"t{uid}/", **{**tls_files.server_env(), **overrides})
         edge = Pipeline(settings, db).start()
         started.append(edge)
         assert edge.bridge.wait_connected(15), "bridge did not connect"
@@ -210,7 +210,8 @@ class WriterKit:
 
         self.db, self.uid, self._amqp_url = db, uid, amqp_url
         self._env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url,
-                     "ARCHIVE_DIR": str(archive_dir), "WRITER_BATCH_SIZE": "100", "WRITER_BATCH_WAIT": "0.05"}
+                     "HTTP_INGEST_ENABLED": "false", "ARCHIVE_DIR": str(archive_dir), "WRITER_BATCH_SIZE": "100",
+                     "WRITER_BATCH_WAIT": "0.05"}
         self.publisher = ConfirmPublisher(amqp_url, name="writer-tests").start()
         self.handles: list = []
         self._seq = iter(range(1, 1_000_000))

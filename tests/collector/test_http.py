@@ -1,8 +1,10 @@
-"""HTTP ingest: same validation and sequencing as MQTT, 202 only once the message is durably on its partition."""
+"""HTTP ingest over HTTPS: same validation and sequencing as MQTT, 202 only once the message is durably on its
+partition; clients verify the server's certificate against the run's CA."""
 
 from __future__ import annotations
 
 import orjson
+import pytest
 import requests
 
 from iothub import topology
@@ -11,8 +13,14 @@ from tests.collector.conftest import sample, telemetry
 from tests.support.poll import wait_for
 
 
+@pytest.fixture(autouse=True)
+def _trust_the_run_ca(tls_files, monkeypatch):
+    """Clients verify the server against the run's CA, as `make run` clients do (REQUESTS_CA_BUNDLE)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_files.ca)
+
+
 def _url(edge) -> str:
-    return f"http://127.0.0.1:{edge.http.port}/api/v1/telemetry"
+    return f"https://127.0.0.1:{edge.http.port}/api/v1/telemetry"
 
 
 def _post(edge, body, *, headers=None, raw: bytes | None = None):
@@ -89,3 +97,42 @@ def test_device_token_is_checked_when_required(start_edge, make_device, tap):
     ok = _post(edge, telemetry(dev, 1), headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 202
     assert [b["seq"] for b in wait_for(out.bodies, what="authorised message")] == [1]
+
+
+def test_plain_http_and_an_unknown_ca_are_refused(edge, make_device, tmp_path):
+    from tests.support.tls import make_tls_files
+
+    body = orjson.dumps(telemetry(make_device(), 1))
+    with pytest.raises(requests.ConnectionError):  # plain HTTP on the TLS port: no answer an HTTP client accepts
+        requests.post(_url(edge).replace("https", "http"), data=body, timeout=15,
+                      headers={"Content-Type": "application/json"})
+    other = make_tls_files(tmp_path)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(_url(edge), data=body, timeout=15, verify=other.ca, headers={"Content-Type": "application/json"})
+
+
+def test_tls_1_3_is_preferred_1_2_accepted_and_nothing_older(edge, tls_files):
+    import socket
+    import ssl
+
+    from iothub import tls
+
+    def negotiated(maximum: ssl.TLSVersion) -> str:
+        client = ssl.create_default_context(cafile=tls_files.ca)
+        client.maximum_version = maximum
+        with socket.create_connection(("127.0.0.1", edge.http.port), timeout=10) as raw, \
+                client.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            return conn.version()
+
+    assert negotiated(ssl.TLSVersion.MAXIMUM_SUPPORTED) == "TLSv1.3"
+    assert negotiated(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    context = tls.server_context(tls_files.cert, tls_files.key)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_an_oversized_body_gets_its_413_not_a_reset(edge, make_device):
+    """The server closes after a 413; it reads the rest of a body up to DRAIN_LIMIT first, or a client still sending
+    would see a TLS EOF instead of the answer (without the drain most of these failed)."""
+    dev = make_device()
+    for size in (100_000, 400_000, 900_000) * 3:
+        _assert_error(_post(edge, {**telemetry(dev, 1), "pad": "x" * size}), 413, "too_large")

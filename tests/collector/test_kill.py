@@ -44,7 +44,7 @@ def collector_env(pg_dsn, amqp_url, mqtt_broker, uid, device) -> dict:
     """Environment of a `python -m collector` subprocess on the run's servers, ingest edge only."""
     return {**os.environ, "IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url,
             "MQTT_PORT": str(mqtt_broker.port), **test_mqtt.env(), "MQTT_CLIENT_ID": f"collector-kill-{uid}",
-            "MQTT_TOPIC_PREFIX": device.prefix, "HTTP_PORT": str(free_port()), "METRICS_PORT": str(free_port()),
+            "MQTT_TOPIC_PREFIX": device.prefix, "HTTP_INGEST_ENABLED": "false", "METRICS_PORT": str(free_port()),
             "WRITERS": "none", "LOG_LEVEL": "WARNING"}
 
 

@@ -137,7 +137,7 @@ def test_a_partition_no_sequencer_consumes_is_reported_without_owner(start_edge,
     start_edge(INGEST_PARTITIONS=str(PARTITIONS))  # its sequencer subscribes to partitions 0-3
     # An edge configured for more partitions than the sequencers: its extra partitions would fill up unread.
     wider = Edge(edge_settings(pg_dsn, amqp_url, free_port(), client_id=f"wide-{uid}", prefix=f"w{uid}/",
-                               INGEST_PARTITIONS=str(PARTITIONS + 2)), db)
+                               INGEST_PARTITIONS=str(PARTITIONS + 2), HTTP_INGEST_ENABLED="false"), db)
     wider.publisher.start(15)
     wider.reporter.start()
     try:

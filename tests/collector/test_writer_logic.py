@@ -152,5 +152,6 @@ def test_misconfigured_writers_start_nothing(env, message):
 
     before = threading.active_count()
     with pytest.raises(SettingsError, match=message):
-        start_writers(load(Env({"AMQP_URL": "amqp://127.0.0.1:1/x", **env})), db=None)
+        start_writers(load(Env({"IOTHUB_ENV": "development", "HTTP_INGEST_ENABLED": "false",
+                                 "AMQP_URL": "amqp://127.0.0.1:1/x", **env})), db=None)
     assert threading.active_count() == before

@@ -147,7 +147,9 @@ def test_state_lives_in_named_volumes_and_the_mosquitto_config_is_mounted():
     for name, spec in data["services"].items():
         for volume in spec.get("volumes", []):
             source = volume.split(":")[0]
-            if not source.startswith((".", "/")):
+            if source.startswith("${"):  # a host folder the operator names in .env (the TLS certificates)
+                assert source[2:].split(":")[0] in parse_env_file(ENV_EXAMPLE), f"{name}: {source} not in .env.example"
+            elif not source.startswith((".", "/")):
                 assert source in declared, f"{name}: volume {source} is not declared"
             else:
                 assert (ROOT / source).exists(), f"{name}: {source} does not exist"
@@ -201,7 +203,7 @@ def test_only_device_and_api_ports_listen_beyond_localhost():
 # the settings test above cannot tell a writer given MQTT credentials it never uses).
 COMMON_COLLECTOR_ENV = {"IOTHUB_ENV", "LOG_LEVEL", "DATABASE_URL", "AMQP_URL", "METRICS_PORT"}
 STAGE_ENV_PREFIXES = {
-    "edge": ("MQTT_", "HTTP_", "INGEST_PARTITIONS"),
+    "edge": ("MQTT_", "HTTP_", "INGEST_PARTITIONS", "TLS_"),
     "sequencer": ("INGEST_PARTITIONS",),
     "series": ("SERIES_BACKENDS", "INFLUXDB_"),
     "archive": ("ARCHIVE_", "S3_"),

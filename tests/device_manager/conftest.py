@@ -10,13 +10,24 @@ from tests.support import mqtt as test_mqtt
 
 ROLES = ("admin", "operator", "viewer")
 PASSWORD = "correct-horse-battery"
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis; each run's limiter keys carry its own prefix
+
+
+def production_environ(**extra: str) -> dict[str, str]:
+    """A complete production environment (every secret set); the tests point the app at the run's servers
+    through Settings field overrides, and at Redis for the login limit."""
+    return {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+            "DATABASE_URL": "postgresql://iothub:overridden@127.0.0.1:5432/overridden",
+            "AMQP_URL": "amqp://iothub:overridden@127.0.0.1:5672/overridden", "MQTT_USERNAME": "device-manager",
+            "MQTT_PASSWORD": "overridden", "RATELIMIT_STORAGE_URI": REDIS_URL, "TLS_MODE": "upstream",
+            "S3_ACCESS_KEY": "overridden", "S3_SECRET_KEY": "overridden", **extra}
 
 
 @pytest.fixture(scope="session")
-def dm_config(pg_dsn, amqp_url, mqtt_broker):
+def dm_config(pg_dsn, amqp_url, mqtt_broker, run_id):
     """create_app config for this run (cheap argon2, generous login limit, small page-size cap)."""
     return {
-        "environ": {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex},
+        "environ": production_environ(),
         "database_url": pg_dsn, "amqp_url": amqp_url,
         "mqtt_host": "127.0.0.1", "mqtt_port": mqtt_broker.port, "mqtt_auth": test_mqtt.auth(test_mqtt.COMMANDS),
         "mqtt_admin_auth": test_mqtt.auth(test_mqtt.ADMIN),
@@ -24,6 +35,7 @@ def dm_config(pg_dsn, amqp_url, mqtt_broker):
         "device_ca_key": str(mqtt_broker.certs / "device-ca.key"),
         "device_ca_crl": str(mqtt_broker.certs / "device-ca.crl"),
         "mqtt_broker_pidfile": str(mqtt_broker.workdir / "mosquitto.pid"),
+        "RATELIMIT_KEY_PREFIX": f"iothub-test-{run_id}",
         "page_size_max": 100, "max_body_bytes": 1024 * 1024,
         "TESTING": True, "PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 8192,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 
@@ -30,7 +31,7 @@ def fleet(request, pg_dsn, amqp_url, mqtt_broker, tmp_path, uid):
     import sys
 
     subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn], check=True,
-                   capture_output=True, timeout=60)
+                   capture_output=True, timeout=60, env={**os.environ, "IOTHUB_ENV": "development"})
     procs = []
     try:
         procs.append(service("collector", env, tmp_path).start(timeout=60))

@@ -1,7 +1,8 @@
-"""The service as deployed: gunicorn "device_manager:create_app()" configured only by environment variables."""
+"""The service as deployed: gunicorn with gunicorn.conf.py serving HTTPS, configured only by environment variables."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,33 +13,53 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.device_manager.conftest import REDIS_URL
 from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import free_port, port_open
 
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+CONF = "python:device_manager.gunicorn_conf"  # as the image runs it
 
-@pytest.fixture
-def served(pg_dsn, mqtt_broker, tmp_path, uid):
-    """A 2-worker gunicorn on a free port; yields (base URL, stderr log path)."""
+
+def production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, **extra) -> dict[str, str]:
+    """What a production pod gets: every secret, HTTPS from the certificate files, the login limit in Redis."""
+    return {**os.environ, "IOTHUB_ENV": "production", "JWT_SECRET_KEY": f"gunicorn-secret-{uid}-0123456789abcdef",
+            # The run's PostgreSQL trusts local connections; the password is there because production requires one.
+            "DATABASE_URL": pg_dsn.replace("postgresql://postgres@", "postgresql://postgres:unchecked@"),
+            "AMQP_URL": amqp_url, "MQTT_PORT": str(mqtt_broker.port), **test_mqtt.env(test_mqtt.COMMANDS),
+            "MQTT_ADMIN_PASSWORD": test_mqtt.ADMIN[1], "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "RATELIMIT_KEY_PREFIX": f"iothub-test-{uid}", "S3_ACCESS_KEY": "unused", "S3_SECRET_KEY": "unused",
+            "LOG_LEVEL": "INFO", **tls_files.server_env(), **extra}
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], log: Path, workers: int = 2):
+    """gunicorn with the packaged settings on a free port, as the image runs it; yields the HTTPS base URL."""
     port = free_port()
-    multiproc = tmp_path / "prometheus"
-    multiproc.mkdir()
-    env = {**os.environ, "IOTHUB_ENV": "production", "JWT_SECRET_KEY": f"gunicorn-secret-{uid}-0123456789abcdef",
-           "DATABASE_URL": pg_dsn, "MQTT_PORT": str(mqtt_broker.port),
-           **test_mqtt.env(test_mqtt.COMMANDS), "LOG_LEVEL": "INFO",
-           "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-    log = tmp_path / "gunicorn.log"
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "device_manager:create_app()"],
+        proc = subprocess.Popen([GUNICORN, "-c", CONF, "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                                 "device_manager:create_app()"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="gunicorn")
         assert proc.poll() is None, log.read_text()
-        yield f"http://127.0.0.1:{port}", log
+        yield f"https://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
+
+
+@pytest.fixture
+def served(pg_dsn, mqtt_broker, amqp_url, tls_files, tmp_path, uid, monkeypatch):
+    """A 2-worker gunicorn serving HTTPS; yields (base URL, log path). Clients trust the run's CA."""
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_files.ca)
+    env = production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log) as base:
+        yield base, log
 
 
 def test_served_by_gunicorn(served, users):
@@ -68,11 +89,21 @@ def test_served_by_gunicorn(served, users):
     assert {x["status"] for x in lines} == {200, 403} and all(x["service"] == "device-manager" for x in lines)
 
 
-def test_gunicorn_refuses_to_start_without_secret(pg_dsn, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET_KEY"}
-    env.update({"IOTHUB_ENV": "production", "DATABASE_URL": pg_dsn})
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.run([gunicorn, "-w", "1", "-b", f"127.0.0.1:{free_port()}", "device_manager:create_app()"],
-                          env=env, capture_output=True, timeout=60, check=False)
+@pytest.mark.parametrize("name", ["JWT_SECRET_KEY", "DATABASE_URL", "MQTT_PASSWORD", "RATELIMIT_STORAGE_URI",
+                                  "TLS_CERT_FILE"])
+def test_gunicorn_refuses_to_start_without_a_secret(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, name):
+    env = {k: v for k, v in production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid).items() if k != name}
+    proc = subprocess.run([GUNICORN, "-c", CONF, "-w", "1", "-b", f"127.0.0.1:{free_port()}",
+                           "device_manager:create_app()"], env=env, capture_output=True, timeout=60, check=False)
     assert proc.returncode != 0
-    assert b"JWT_SECRET_KEY must be set" in proc.stderr + proc.stdout
+    assert name.encode() in proc.stderr and b" must be set" in proc.stderr, proc.stderr
+
+
+def test_plain_http_is_not_answered_and_an_unknown_ca_is_refused(served, tmp_path):
+    from tests.support.tls import make_tls_files
+
+    base, _ = served
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base.replace("https://", "http://") + "/healthz", timeout=10)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(base + "/healthz", timeout=10, verify=make_tls_files(tmp_path).ca)

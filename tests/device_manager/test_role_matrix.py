@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.device_manager.conftest import ROLES, assert_error
+from tests.device_manager.conftest import ROLES, assert_error, production_environ
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 NOPE = str(uuid.UUID(int=0x1234))  # an id that exists nowhere, so allowed writes change nothing
@@ -89,7 +89,7 @@ def test_expired_token_is_401(app, client, users):
 def test_token_signed_with_another_key_is_401(make_app, client, users):
     from device_manager.auth import tokens
 
-    other = make_app(environ={"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "another-secret-entirely-32bytes!"})
+    other = make_app(environ=production_environ(JWT_SECRET_KEY="another-secret-entirely-32bytes!"))
     with other.app_context():
         forged = tokens.issue(users["viewer"])["access_token"]
     assert_error(client.get("/api/v1/devices", headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_token")

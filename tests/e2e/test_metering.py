@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,7 @@ def test_fleet_power_and_energy_through_the_stack(platform_env, db, pg_dsn, amqp
                 "--sampling-interval", str(SAMPLING_S), "--send-interval", "1", "--duplicate-rate", "0.05",
                 "--reboot-rate", "0.02", "--seed", "13", "--metrics-port", "0")
     subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn], check=True,
-                   capture_output=True, timeout=60)
+                   capture_output=True, timeout=60, env={**os.environ, "IOTHUB_ENV": "development"})
     with db.transaction() as cur:  # overload: AC meters draw 2.2-5 MW, DC meters at most 0.32 MW
         cur.execute("INSERT INTO rules (name, scope, metric, operator, threshold, for_seconds, severity) "
                     "VALUES (%s, 'all', 'power_active', 'gt', 2000000, 3, 'critical') RETURNING id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -66,7 +67,7 @@ def test_spec_fleet_on_two_brokers_stores_every_reading_once(platform_env, db, p
                 "--sampling-interval", "0.2", "--send-interval", "1", "--reboot-rate", "0.03",
                 "--duplicate-rate", "0.05", "--malformed-rate", "0.02", "--seed", "14", "--metrics-port", "0")
     subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn], check=True,
-                   capture_output=True, timeout=60)
+                   capture_output=True, timeout=60, env={**os.environ, "IOTHUB_ENV": "development"})
     purge_all(amqp_url)
     with running_platform({**platform_env, "MQTT_BROKERS": both}, tmp_path):
         _run_fleet(sim_args, ledger, platform_env, tmp_path)

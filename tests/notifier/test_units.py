@@ -159,11 +159,11 @@ def test_render_names_severity_rule_device_and_message():
 
 
 def test_settings_defaults_and_validation():
-    loaded = settings.load(Env({}))
+    loaded = settings.load(Env({"IOTHUB_ENV": "development"}))
     assert (loaded.metrics_port, loaded.smtp_host, loaded.max_attempts) == (9130, None, 5)
     assert loaded.lease_seconds > 2 * loaded.webhook_timeout
     for bad in ({"SMTP_TLS": "maybe"}, {"SMTP_USERNAME": "u"}, {"NOTIFY_WORKERS": "0"},
                 {"NOTIFY_BACKOFF_BASE": "10", "NOTIFY_BACKOFF_CAP": "1"},
                 {"WEBHOOK_TIMEOUT": "30", "NOTIFY_LEASE_SECONDS": "40"}):
         with pytest.raises(SettingsError):
-            settings.load(Env(bad))
+            settings.load(Env({"IOTHUB_ENV": "development", **bad}))

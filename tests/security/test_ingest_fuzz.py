@@ -310,14 +310,14 @@ def test_oversized_body_with_content_length_is_413_and_parked_empty(kit):
     assert resp.status_code == 413 and resp.get_json()["error"]["details"]["reason"] == "too_large"
 
 
-def test_oversized_chunked_body_is_413_and_parked(kit):
-    """No Content-Length: the body is read up to the limit on the real threaded server, then refused."""
-    server = HttpIngest(kit.app, 0, host="127.0.0.1").start()
+def test_oversized_chunked_body_is_413_and_parked(kit, tls_files):
+    """No Content-Length: the body is read up to the limit on the real HTTPS server, then refused."""
+    server = HttpIngest(kit.app, 0, host="127.0.0.1", cert_file=tls_files.cert, key_file=tls_files.key).start()
     try:
         raw = orjson.dumps({**_good(kit), "pad": "x" * (4 * MAX_BYTES)})
         before = rejected_counts("http")["too_large"]
-        resp = requests.post(f"http://127.0.0.1:{server.port}{PATH}", data=iter([raw[:100], raw[100:]]),
-                             headers={"Content-Type": "application/json"}, timeout=15)
+        resp = requests.post(f"https://127.0.0.1:{server.port}{PATH}", data=iter([raw[:100], raw[100:]]),
+                             headers={"Content-Type": "application/json"}, timeout=15, verify=tls_files.ca)
         assert resp.status_code == 413, resp.text
         assert resp.json()["error"]["details"]["reason"] == "too_large"
         assert rejected_counts("http")["too_large"] - before == 1

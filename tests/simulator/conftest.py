@@ -38,7 +38,8 @@ def brokers(*ports: int) -> list[dict]:
 
 def make_settings(*flags: str, **env: str):
     """Settings from flags over an explicit environment (never the process's)."""
-    return sim_settings.load(["--metrics-port", "0", *flags], Env({**test_mqtt.env(test_mqtt.FLEET), **env}))
+    return sim_settings.load(["--metrics-port", "0", *flags],
+                             Env({"IOTHUB_ENV": "development", **test_mqtt.env(test_mqtt.FLEET), **env}))
 
 
 @dataclass

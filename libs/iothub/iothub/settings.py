@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from iothub.mqtt_tls import MqttAuth
 
@@ -68,14 +71,60 @@ class Env:
         raw = self.str(name, default) if default else (self.optional(name) or "")
         return tuple(part.strip() for part in raw.split(",") if part.strip())
 
-    def secret(self, name: str, *, environment: str, dev_default: str) -> str:
+    @property
+    def environment(self) -> str:
+        """IOTHUB_ENV, production unless set: only development may default a secret."""
+        return self.str("IOTHUB_ENV", "production")
+
+    def secret(self, name: str, *, dev_default: str | None = None) -> str | None:
         """A secret: required outside development mode, where a fixed default would be a hole."""
         value = self.optional(name)
         if value:
             return value
+        environment = self.environment
         if environment == DEVELOPMENT:
             return dev_default
         raise SettingsError(f"{name} must be set when IOTHUB_ENV is {environment!r}")
+
+    def secret_url(self, name: str, *, dev_default: str) -> str:
+        """A URL that carries its password (scheme://user:PASSWORD@host/...), required as such outside development."""
+        value = self.secret(name, dev_default=dev_default)
+        require_url_password(self.environment, name, value)
+        return value
+
+
+def require_secrets(environment: str, values: Mapping[str, str | None]) -> None:
+    """Outside development, refuse the first of `values` (variable name -> value read) that is empty."""
+    if environment == DEVELOPMENT:
+        return
+    for name, value in values.items():
+        if not value:
+            raise SettingsError(f"{name} must be set when IOTHUB_ENV is {environment!r}")
+
+
+def require_mqtt_secrets(settings) -> None:
+    """Outside development a service that talks to the broker has its own account (MQTT_USERNAME, MQTT_PASSWORD)."""
+    require_secrets(settings.environment, {"MQTT_USERNAME": settings.mqtt_auth.username,
+                                           "MQTT_PASSWORD": settings.mqtt_auth.password})
+
+
+def require_url_password(environment: str, name: str, url: str) -> None:
+    """Outside development, refuse a URL without a password in it (the password is the secret, not a default)."""
+    if environment != DEVELOPMENT and not urlsplit(url).password:
+        raise SettingsError(f"{name} must carry a password (scheme://user:PASSWORD@host/...) when IOTHUB_ENV "
+                            f"is {environment!r}")
+
+
+T = TypeVar("T")
+
+
+def load_or_exit(service: str, loader: Callable[[], T]) -> T:
+    """Settings from `loader`, or the settings error on stderr and exit status 2 (no traceback to dig through)."""
+    try:
+        return loader()
+    except SettingsError as exc:
+        print(f"{service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/iothub"
@@ -105,10 +154,11 @@ def host_ports(text: str, default_port: int, *, name: str) -> tuple[tuple[str, i
 def service_fields(env: Env) -> dict:
     """Fields every service's settings share: run mode, log level, database and broker URLs."""
     return {
-        "environment": env.str("IOTHUB_ENV", "production"),
+        "environment": env.environment,
         "log_level": env.str("LOG_LEVEL", "INFO"),
-        "database_url": env.str("DATABASE_URL", DEFAULT_DATABASE_URL),
-        "amqp_url": env.str("AMQP_URL", DEFAULT_AMQP_URL),
+        # Outside development both must name their server and carry the password (docs/security.md).
+        "database_url": env.secret_url("DATABASE_URL", dev_default=DEFAULT_DATABASE_URL),
+        "amqp_url": env.secret_url("AMQP_URL", dev_default=DEFAULT_AMQP_URL),
     }
 
 
@@ -144,3 +194,29 @@ def store_fields(env: Env) -> dict:
         "s3_bucket": env.str("S3_BUCKET", "iot-data"),
         "s3_secure": env.bool("S3_SECURE", False),
     }
+
+
+TLS_MODES = ("on", "upstream", "off")
+
+
+def tls_fields(env: Env, *, required: bool = True) -> dict:
+    """HTTPS listener settings: TLS_MODE on (serve TLS with TLS_CERT_FILE/TLS_KEY_FILE), upstream (an ingress or
+    proxy in front terminates TLS) or off (plain HTTP, development only). `required=False` leaves the check to
+    require_tls, for processes that may not open the listener."""
+    fields = {"tls_mode": env.str("TLS_MODE", "on").lower(), "tls_cert_file": env.optional("TLS_CERT_FILE"),
+              "tls_key_file": env.optional("TLS_KEY_FILE")}
+    if fields["tls_mode"] not in TLS_MODES:
+        raise SettingsError(f"TLS_MODE must be one of {', '.join(TLS_MODES)}, got {fields['tls_mode']!r}")
+    if required:
+        require_tls(env.environment, fields)
+    return fields
+
+
+def require_tls(environment: str, fields: Mapping[str, str | None]) -> None:
+    """Refuse plain HTTP outside development, and TLS_MODE=on without its certificate and key."""
+    if fields["tls_mode"] == "off" and environment != DEVELOPMENT:
+        raise SettingsError("TLS_MODE=off (plain HTTP) is allowed only when IOTHUB_ENV is development; "
+                            "use TLS_MODE=upstream behind an ingress that terminates TLS")
+    if fields["tls_mode"] == "on" and not (fields["tls_cert_file"] and fields["tls_key_file"]):
+        raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE must be set when TLS_MODE is on "
+                            "(or TLS_MODE=upstream behind an ingress that terminates TLS)")

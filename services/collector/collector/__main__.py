@@ -19,7 +19,7 @@ from collector.writers import start_writers
 from collector.writers.runner import WRITERS
 from iothub import health, logs
 from iothub.db import Database
-from iothub.settings import SettingsError
+from iothub.settings import SettingsError, load_or_exit
 
 log = logging.getLogger("collector")
 STAGES = ("edge", "sequencer", "writers")
@@ -33,12 +33,15 @@ def parse_stages(args: list[str], settings: settings_module.Settings) -> setting
         raise SettingsError(f"unknown collector stage(s) {unknown}: use {', '.join(STAGES + WRITERS)}")
     writers = tuple(n for n in names if n in WRITERS)
     stages = tuple(n for n in names if n in STAGES) + (("writers",) if writers else ())
-    return dataclasses.replace(settings, stages=stages, writers=writers or settings.writers)
+    narrowed = dataclasses.replace(settings, stages=stages, writers=writers or settings.writers)
+    settings_module.require_stage_secrets(narrowed)
+    return narrowed
 
 
 def main(args: list[str] | None = None) -> int:
     """Run until a termination signal, then stop gracefully."""
-    settings = parse_stages(sys.argv[1:] if args is None else args, settings_module.load())
+    settings = load_or_exit("collector", lambda: parse_stages(sys.argv[1:] if args is None else args,
+                                                              settings_module.load()))
     # The MQTT and RabbitMQ I/O threads hand the GIL to each other several times per message; with the default
     # 5 ms switch interval each handoff can stall behind a busy thread. Noisy trials looked faster with 0.5 ms;
     # not proven by a clean A/B run yet (docs/benchmarks.md).

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 from iothub import topology
 from iothub.mqtt_tls import MqttAuth
-from iothub.settings import Env, host_ports, mqtt_fields, service_fields, store_fields
+from iothub.settings import (
+    Env,
+    host_ports,
+    mqtt_fields,
+    require_mqtt_secrets,
+    require_secrets,
+    require_tls,
+    service_fields,
+    store_fields,
+    tls_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,10 @@ class Settings:
     http_enabled: bool
     http_port: int
     http_require_token: bool
+    http_threads: int  # requests served at once; each waits for its RabbitMQ confirm
+    tls_mode: str  # on | upstream | off (iothub.settings.tls_fields)
+    tls_cert_file: str | None
+    tls_key_file: str | None
     # stages run by this process (python -m collector [stage ...] overrides): edge, sequencer, writers
     stages: tuple[str, ...]
     # sequencing
@@ -88,6 +102,8 @@ def load(env: Env | None = None) -> Settings:
         http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),
         http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
+        http_threads=env.int("HTTP_THREADS", 32),
+        **tls_fields(env, required=False),  # checked by require_stage_secrets: only the edge serves HTTP
         stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),
         ingest_partitions=env.int("INGEST_PARTITIONS", topology.DEFAULT_PARTITIONS),
         rebalance_interval=env.float("SEQUENCER_REBALANCE_INTERVAL", 5.0),
@@ -106,3 +122,20 @@ def load(env: Env | None = None) -> Settings:
         metering_sample_interval_s=env.float("METERING_SAMPLE_INTERVAL_S", 1.0),
         metering_gap_factor=env.float("METERING_GAP_FACTOR", 3.0),
     )
+
+
+def require_stage_secrets(settings: Settings) -> None:
+    """Refuse to run a stage without what it needs (stages need only their own): the edge its broker account and
+    HTTPS certificate, a writer its store's credentials (outside development)."""
+    if "edge" in settings.stages:
+        require_mqtt_secrets(settings)
+        if settings.http_enabled:
+            require_tls(settings.environment, {"tls_mode": settings.tls_mode, "tls_cert_file": settings.tls_cert_file,
+                                               "tls_key_file": settings.tls_key_file})
+    writers = settings.writers if "writers" in settings.stages else ()
+    needed = {}
+    if "archive" in writers and settings.archive_backend == "s3":
+        needed |= {"S3_ACCESS_KEY": settings.s3_access_key, "S3_SECRET_KEY": settings.s3_secret_key}
+    if "series" in writers and "influxdb" in settings.series_backends:
+        needed["INFLUXDB_TOKEN"] = settings.influxdb_token
+    require_secrets(settings.environment, needed)

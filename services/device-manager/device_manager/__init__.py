@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from device_manager import api as blueprints
 from device_manager import metrics
@@ -41,6 +42,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config.update(_flask_config(settings))
     app.config.update({k: v for k, v in config.items() if k.isupper()})
+    if settings.trusted_proxy_hops:  # else X-Forwarded-* is the client's word and ignored
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=settings.trusted_proxy_hops)
     if not app.testing:
         logs.configure("device-manager", settings.log_level)
     passwords.configure(app.config.get("PASSWORD_HASH_TIME_COST"), app.config.get("PASSWORD_HASH_MEMORY_COST"))
@@ -89,6 +92,10 @@ def _flask_config(s: Settings) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": s.max_body_bytes,
         "LOGIN_RATE_LIMIT": s.login_rate_limit,
         "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": s.ratelimit_storage_uri,
+        "RATELIMIT_KEY_PREFIX": s.ratelimit_key_prefix,
+        # A Redis outage leaves each process its own in-memory limit rather than failing every login.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "API_TITLE": "IoT Hub API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

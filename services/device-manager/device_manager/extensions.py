@@ -18,7 +18,7 @@ def _client_ip() -> str:
 
 
 jwt = JWTManager()
-limiter = Limiter(key_func=_client_ip, storage_uri="memory://", default_limits=[])
+limiter = Limiter(key_func=_client_ip, default_limits=[])  # storage: RATELIMIT_STORAGE_URI, set by create_app
 
 
 def services() -> Services:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iothub.mqtt_tls import MqttAuth
-from iothub.settings import Env, SettingsError, mqtt_fields, service_fields, store_fields
+from iothub.settings import (
+    Env,
+    SettingsError,
+    mqtt_fields,
+    require_mqtt_secrets,
+    require_secrets,
+    service_fields,
+    store_fields,
+    tls_fields,
+)
 
 COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
 
@@ -42,6 +51,13 @@ class Settings:
     admin_email: str | None
     admin_password: str | None
     login_rate_limit: str
+    ratelimit_storage_uri: str  # shared by every worker and pod (redis://...); memory:// only in development
+    ratelimit_key_prefix: str  # keeps deployments sharing one Redis apart
+    trusted_proxy_hops: int  # proxies in front whose X-Forwarded-For is believed; 0: the socket's peer address
+    # HTTPS (served by gunicorn, gunicorn.conf.py)
+    tls_mode: str  # on | upstream | off (iothub.settings.tls_fields)
+    tls_cert_file: str | None
+    tls_key_file: str | None
     # HTTP
     page_size_default: int
     page_size_max: int
@@ -69,8 +85,7 @@ def load(env: Env | None = None) -> Settings:
     """Read the device manager's settings from the environment (or the given Env)."""
     env = env or Env()
     common = service_fields(env)
-    environment = common["environment"]
-    return Settings(
+    settings = Settings(
         **common,
         **mqtt_fields(env, client_id="iothub-device-manager"),
         db_pool_max=env.int("DB_POOL_MAX", 10),
@@ -84,13 +99,16 @@ def load(env: Env | None = None) -> Settings:
         device_ca_key=env.optional("DEVICE_CA_KEY_FILE"),
         device_ca_crl=env.optional("DEVICE_CA_CRL_FILE"),
         mqtt_broker_pidfile=env.optional("MQTT_BROKER_PIDFILE"),
-        jwt_secret_key=env.secret("JWT_SECRET_KEY", environment=environment,
-                                  dev_default="development-only-jwt-secret-change-me"),
+        jwt_secret_key=env.secret("JWT_SECRET_KEY", dev_default="development-only-jwt-secret-change-me"),
         access_token_minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", 15),
         refresh_token_days=env.int("JWT_REFRESH_TOKEN_DAYS", 7),
         admin_email=env.optional("ADMIN_EMAIL"),
         admin_password=env.optional("ADMIN_PASSWORD"),
         login_rate_limit=env.str("LOGIN_RATE_LIMIT", "10 per minute"),
+        ratelimit_storage_uri=env.secret("RATELIMIT_STORAGE_URI", dev_default="memory://"),
+        ratelimit_key_prefix=env.str("RATELIMIT_KEY_PREFIX", "iothub"),
+        trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0),
+        **tls_fields(env),
         page_size_default=env.int("PAGE_SIZE_DEFAULT", 50),
         page_size_max=env.int("PAGE_SIZE_MAX", 500),
         max_body_bytes=env.int("MAX_BODY_BYTES", 2 * 1024 * 1024),
@@ -99,6 +117,21 @@ def load(env: Env | None = None) -> Settings:
         series_backend=env.str("SERIES_BACKEND", "postgres"),
         **store_fields(env),
     )
+    _require_secrets(settings)
+    return settings
+
+
+def _require_secrets(s: Settings) -> None:
+    """Outside development: the store credentials in use, the broker account; and a sane proxy count."""
+    needed = {"S3_ACCESS_KEY": s.s3_access_key, "S3_SECRET_KEY": s.s3_secret_key} if s.archive_backend == "s3" else {}
+    if s.series_backend == "influxdb":
+        needed["INFLUXDB_TOKEN"] = s.influxdb_token
+    require_secrets(s.environment, needed)
+    require_mqtt_secrets(s)  # the command publisher
+    # The credentials adapter drives Dynamic Security as its own admin account (docs/security.md).
+    require_secrets(s.environment, {"MQTT_ADMIN_PASSWORD": s.mqtt_admin_auth.password})
+    if s.trusted_proxy_hops < 0:
+        raise SettingsError("TRUSTED_PROXY_HOPS must be >= 0")
 
 
 def _command_qos(env: Env) -> int:

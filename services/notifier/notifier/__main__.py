@@ -7,6 +7,7 @@ import signal
 import threading
 
 from iothub import health, logs
+from iothub.settings import load_or_exit
 from notifier import settings as settings_module
 from notifier.app import App
 
@@ -15,7 +16,7 @@ log = logging.getLogger("notifier")
 
 def main() -> int:
     """Load settings, start the notifier and the health endpoints, and run until SIGTERM/SIGINT."""
-    settings = settings_module.load()
+    settings = load_or_exit("notifier", settings_module.load)
     logs.configure("notifier", settings.log_level)
     app = App(settings)
     health.serve(settings.metrics_port, {"rabbitmq": app.consumer.connected.is_set, "postgres": app.db.ping,

@@ -7,6 +7,7 @@ import signal
 import threading
 
 from iothub import health, logs
+from iothub.settings import load_or_exit
 from rule_engine import settings as settings_module
 from rule_engine.app import RuleEngineApp
 
@@ -15,7 +16,7 @@ log = logging.getLogger("rule_engine")
 
 def main() -> int:
     """Run until SIGTERM/SIGINT."""
-    settings = settings_module.load()
+    settings = load_or_exit("rule-engine", settings_module.load)
     logs.configure("rule-engine", settings.log_level)
     app = RuleEngineApp(settings)
     stop = threading.Event()

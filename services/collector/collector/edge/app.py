@@ -52,7 +52,8 @@ class Edge:
         if settings.http_enabled:
             app = create_app(self.ingest, max_bytes=settings.max_payload_bytes,
                              require_token=settings.http_require_token)
-            self.http = HttpIngest(app, settings.http_port)
+            self.http = HttpIngest(app, settings.http_port, threads=settings.http_threads,
+                                   cert_file=settings.tls_cert_file, key_file=settings.tls_key_file)
 
     def start(self, timeout: float = 15.0) -> Edge:
         """Connect to RabbitMQ, load devices, then open MQTT and HTTP."""
