@@ -19,7 +19,8 @@ def production_environ(**extra: str) -> dict[str, str]:
     return {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
             "DATABASE_URL": "postgresql://iothub:overridden@127.0.0.1:5432/overridden",
             "AMQP_URL": "amqp://iothub:overridden@127.0.0.1:5672/overridden", "MQTT_USERNAME": "device-manager",
-            "MQTT_PASSWORD": "overridden", "RATELIMIT_STORAGE_URI": REDIS_URL, "TLS_MODE": "upstream",
+            "MQTT_PASSWORD": "overridden", "MQTT_ADMIN_PASSWORD": "overridden", "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "TLS_MODE": "upstream",
             "S3_ACCESS_KEY": "overridden", "S3_SECRET_KEY": "overridden", **extra}
 
 

@@ -9,8 +9,6 @@ import sys
 
 from cryptography import x509
 
-from tests.support.procs import ROOT
-
 
 def test_dev_certs_make_a_chain_for_loopback_once(tmp_path):
     target = tmp_path / "certs"

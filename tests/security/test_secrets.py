@@ -24,8 +24,8 @@ REQUIRED = {  # service -> (settings module, variables it must refuse to start w
     "rule-engine": ("rule_engine.settings", COMMON),
     "notifier": ("notifier.settings", COMMON),
     "device-manager": ("device_manager.settings", (*COMMON, "MQTT_USERNAME", "MQTT_PASSWORD", "MQTT_ADMIN_PASSWORD",
-                                                   "JWT_SECRET_KEY", "RATELIMIT_STORAGE_URI", "TLS_CERT_FILE", "TLS_KEY_FILE",
-                                                   "S3_ACCESS_KEY", "S3_SECRET_KEY")),
+                                                   "JWT_SECRET_KEY", "RATELIMIT_STORAGE_URI", "TLS_CERT_FILE",
+                                                   "TLS_KEY_FILE", "S3_ACCESS_KEY", "S3_SECRET_KEY")),
 }
 CASES = [(service, name) for service, (_, names) in REQUIRED.items() for name in names]
 
