@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 
+from iothub.contract.signing import SignatureError, verify
 from iothub.contract.topics import device_topic
 from simulator import commands
 from simulator.config import Broker, DeviceConfig
@@ -40,6 +42,15 @@ class CommandHandling:
             return
         cmd_id = body["cmd_id"]
         cached = d.acks.get(cmd_id)
+        try:
+            verify(d.command_key, d.device_id, body, datetime.fromtimestamp(self.clock(), UTC))
+        except SignatureError as exc:
+            # A repeat of a command already carried out may arrive after its expiry: answer it as before.
+            if cached is None or str(exc) != "expired":
+                self.commands[(str(body.get("cmd"))[:40], "rejected")] += 1
+                self.errors["command_signature"] += 1
+                self._send(d, d.command_ack(self.clock(), cmd_id, "rejected", str(exc)))
+                return
         if cached is not None:
             # Never act twice. A repeat from a broker (a redelivery, or the copy the server sent through another
             # broker) is answered again once per broker, so a lost ack is recovered without an ack storm.
@@ -61,7 +72,9 @@ class CommandHandling:
             self.timers.arm(now + d.config.send_interval_s, d.index, "telemetry")
             self._arm_hello(d, now + d.config.hello_interval_s)
         elif decision.action == "ota" and decision.ota is not None:
-            d.ota = OtaJob(decision.cmd_id, decision.ota, self.rng, self.s.ota_failure_rate)
+            req = decision.ota
+            download = self.downloader.submit(req.url, req.sha256, req.size) if self.downloader else None
+            d.ota = OtaJob(decision.cmd_id, req, self.rng, self.s.ota_failure_rate, download)
             self.timers.arm(now, d.index, "ota")
         elif decision.action == "hello":  # request_status: an immediate hello, suppressed or not
             self._hello(d, self.clock())
