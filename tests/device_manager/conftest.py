@@ -10,11 +10,15 @@ ROLES = ("admin", "operator", "viewer")
 PASSWORD = "correct-horse-battery"
 
 
+COMMAND_KEY_KEK = "33" * 32  # the suite's key-encryption key for command keys (hex)
+
+
 @pytest.fixture(scope="session")
 def dm_config(pg_dsn, amqp_url, mqtt_broker):
     """create_app config for this run (cheap argon2, generous login limit, small page-size cap)."""
     return {
-        "environ": {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex},
+        "environ": {"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+                    "COMMAND_KEY_KEK": COMMAND_KEY_KEK},
         "database_url": pg_dsn, "amqp_url": amqp_url,
         "mqtt_host": "127.0.0.1", "mqtt_port": mqtt_broker.port,
         "page_size_max": 100, "max_body_bytes": 1024 * 1024,
@@ -95,11 +99,12 @@ def device_type(app, uid):
 
 @pytest.fixture
 def device(app, device_type, uid):
-    """A fresh device row (dict) of `device_type`."""
+    """A fresh device row (dict) of `device_type`, with the `command_key` (hex) it was provisioned with."""
     with app.extensions["device_manager"].db.transaction(dict_rows=True) as cur:
         cur.execute("INSERT INTO devices (device_id, name, serial_number, device_type_id) VALUES (%s, %s, %s, %s) "
                     "RETURNING *", (f"dev-{uid}", f"Device {uid}", f"SN-{uid}", device_type["id"]))
-        return cur.fetchone()
+        row = cur.fetchone()
+    return app.extensions["device_manager"].command_keys.issue([row])[0]  # provisioned with its command key
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -24,7 +24,7 @@ def served(pg_dsn, mqtt_broker, tmp_path, uid):
     multiproc.mkdir()
     env = {**os.environ, "IOTHUB_ENV": "production", "JWT_SECRET_KEY": f"gunicorn-secret-{uid}-0123456789abcdef",
            "DATABASE_URL": pg_dsn, "MQTT_PORT": str(mqtt_broker.port), "LOG_LEVEL": "INFO",
-           "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+           "PROMETHEUS_MULTIPROC_DIR": str(multiproc), "COMMAND_KEY_KEK": "33" * 32}
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     with open(log, "wb") as out:

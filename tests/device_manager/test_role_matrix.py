@@ -89,7 +89,8 @@ def test_expired_token_is_401(app, client, users):
 def test_token_signed_with_another_key_is_401(make_app, client, users):
     from device_manager.auth import tokens
 
-    other = make_app(environ={"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "another-secret-entirely-32bytes!"})
+    other = make_app(environ={"IOTHUB_ENV": "production", "JWT_SECRET_KEY": "another-secret-entirely-32bytes!",
+                              "COMMAND_KEY_KEK": "33" * 32})
     with other.app_context():
         forged = tokens.issue(users["viewer"])["access_token"]
     assert_error(client.get("/api/v1/devices", headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_token")

@@ -16,6 +16,8 @@ BLUEPRINTS = [
     "device_manager.api.configs",
     "device_manager.api.commands",
     "device_manager.api.ota",
+    "device_manager.api.firmware",
+    "device_manager.api.command_keys",
     # operations (rules, events, notifications, telemetry, archive, raw, dead letters, stats)
     "device_manager.api.rules",
     "device_manager.api.events",

@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
 from device_manager.extensions import services
+from device_manager.schemas.command_keys import ProvisionedBulkSchema, ProvisionedDeviceSchema
 from device_manager.schemas.devices import (
-    DeviceBulkResultSchema,
     DeviceBulkSchema,
     DeviceCreateSchema,
     DeviceListArgs,
@@ -41,18 +41,19 @@ class Devices(MethodView):
 
     @requires(Role.OPERATOR)
     @blp.arguments(DeviceCreateSchema)
-    @blp.response(201, DeviceSchema)
+    @blp.response(201, ProvisionedDeviceSchema)
     def post(self, body):
-        """Register a device."""
+        """Register a device; the answer carries its command-signing key, shown only this once."""
         return services().devices.create(body)
 
 
 @blp.route("/bulk", methods=["POST"])
 @requires(Role.OPERATOR)
 @blp.arguments(DeviceBulkSchema)
-@blp.response(201, DeviceBulkResultSchema)
+@blp.response(201, ProvisionedBulkSchema)
 def bulk_create(body):
-    """Register up to BULK_MAX devices at once, all or none (409 names the first duplicate)."""
+    """Register up to BULK_MAX devices at once, all or none (409 names the first duplicate); each item carries its
+    command-signing key, shown only this once."""
     return services().devices.create_many(body["devices"])
 
 
