@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 
 import orjson
 
-from iothub.contract.signing import SignatureError, verify
+from iothub.contract.signing import SignatureError, parse_time, verify
 from iothub.contract.topics import device_topic
 from simulator import commands
 from simulator.config import Broker, DeviceConfig
 from simulator.device import Device
 from simulator.ota import OtaJob
 
-REMEMBERED_ACKS = 16
+REMEMBERED_ACKS = 16  # always kept; older ones too while their signature is valid (a replay must not run twice)
+MAX_REMEMBERED_ACKS = 1024  # per device, a bound on memory whatever the command rate
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class CachedAck:
 
     result: str
     detail: str
+    exp: datetime | None = None  # until when a replay of the signed command would verify
     answered: set[Broker | None] = field(default_factory=set)
 
 
@@ -60,9 +62,9 @@ class CommandHandling:
             return
         decision = commands.decide(body, d.config, d.ota is not None, self.profile)
         self.commands[(decision.cmd, decision.result)] += 1
-        d.acks[cmd_id] = CachedAck(decision.result, decision.detail)
-        if len(d.acks) > REMEMBERED_ACKS:
-            d.acks.pop(next(iter(d.acks)))
+        now_utc = datetime.fromtimestamp(self.clock(), UTC)
+        d.acks[cmd_id] = CachedAck(decision.result, decision.detail, parse_time(body["exp"], "exp"))
+        _forget(d.acks, now_utc)
         self._send(d, d.command_ack(self.clock(), cmd_id, decision.result, decision.detail))
         self._apply(d, decision, now)
 
@@ -92,3 +94,12 @@ class CommandHandling:
         self.sink.set_brokers(d.index, config.brokers, (topic, orjson.dumps(d.status(self.clock(), online=False))))
         if not self.sink.owns_status:  # the brokers it joined have not heard it is online
             self._send(d, d.status(self.clock(), online=True), retain=True)
+
+
+def _forget(acks: dict[str, CachedAck], now: datetime) -> None:
+    """Drop the oldest answers beyond REMEMBERED_ACKS whose command can no longer verify, and any beyond the bound."""
+    while len(acks) > REMEMBERED_ACKS:
+        oldest = next(iter(acks))
+        if len(acks) <= MAX_REMEMBERED_ACKS and acks[oldest].exp is not None and acks[oldest].exp >= now:
+            return
+        acks.pop(oldest)

@@ -102,3 +102,16 @@ def test_a_rollout_names_an_upload_or_an_external_image_not_both(fw_client, auth
     assert_error(fw_client.post("/api/v1/ota/rollouts", headers=auth["operator"], json=neither), 422)
     unknown = {"firmware_id": "00000000-0000-0000-0000-000000000000", "device_ids": [str(device["id"])]}
     assert_error(fw_client.post("/api/v1/ota/rollouts", headers=auth["operator"], json=unknown), 422)
+
+
+def test_images_may_be_larger_than_the_json_body_limit(make_app, s3_secured, auth, uid):
+    app = make_app(s3_endpoint=f"127.0.0.1:{s3_secured.port}", s3_access_key=CREDENTIALS[0],
+                   s3_secret_key=CREDENTIALS[1], firmware_bucket=f"fw-big-{uid}", max_body_bytes=4096,
+                   firmware_max_bytes=len(IMAGE) + 10)
+    client = app.test_client()
+    assert len(IMAGE) > 4096
+    assert _upload(client, auth).get_json()["size_bytes"] == len(IMAGE)
+    r = client.post("/api/v1/firmware", headers=auth["operator"], content_type="multipart/form-data",
+                    data={"fw_version": "2.0.1", "file": (io.BytesIO(IMAGE), "big.bin")})
+    assert r.status_code == 201 and r.get_json()["size_bytes"] == len(IMAGE), r.get_json()
+    assert_error(client.post("/api/v1/devices", headers=auth["operator"], json={"name": "x" * 5000}), 413)

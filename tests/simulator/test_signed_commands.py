@@ -137,3 +137,17 @@ def test_a_matching_image_is_applied(firmware_server):
     states = _ota(fleet, sink, dev, firmware_server + "/good.bin")
     assert [s["ota_state"] for s in states][-3:] == ["verifying", "applying", "success"]
     assert dev.fw_version == "2.0.0"
+
+
+def test_a_replay_inside_the_validity_window_is_answered_but_not_carried_out_again():
+    fleet, sink, dev = booted()
+    first = signed(dev.device_id, str(uuid.uuid4()), "reboot", {})
+    fleet.handle_command(dev.device_id, first, 1)
+    for _ in range(20):  # more than the 16 answers always kept
+        command(fleet, dev.device_id, "request_status", {}, 1)
+    assert dev.epoch == 1
+    fleet.handle_command(dev.device_id, first, 1, ("127.0.0.1", 1883))  # captured and sent again
+    assert dev.epoch == 1  # not rebooted twice
+    cmd_id = orjson.loads(first)["cmd_id"]
+    replayed = [b for b in map(orjson.loads, sink.bodies("/command/ack")) if b["cmd_id"] == cmd_id]
+    assert [b["result"] for b in replayed] == ["accepted", "accepted"]  # the remembered answer, once more
