@@ -140,7 +140,7 @@ def start_api(dsn: str, mqtt_port: int, args, workdir: Path) -> tuple[subprocess
            "MQTT_CLIENT_ID": "bench-api", "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1],
            "JWT_ACCESS_TOKEN_MINUTES": "240", "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
            "DB_POOL_MAX": str(max(args.threads, 4)), "SERIES_BACKEND": "postgres", "LOG_LEVEL": "INFO",
-           **tls.server_env()}
+           "COMMAND_KEY_KEK": "44" * 32, **tls.server_env()}
     argv = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(DM_DIR / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", str(args.threads),
             "--worker-class", "gthread", "--backlog", "2048", "device_manager:create_app()"]

@@ -59,6 +59,7 @@ class Device:
     tokens: dict[str, int] = field(default_factory=dict)  # scheduler generation per timer kind
     acks: dict[str, Any] = field(default_factory=dict)  # recent cmd_id -> its ack, for repeated commands
     profile: Profile = IOTHUB
+    command_key: bytes | None = None  # verifies the server's command signatures (None: every command is rejected)
 
     def base(self, msg_type: str, now: float) -> dict[str, Any]:
         """Envelope fields of a sequenced message; takes the next seq."""

@@ -15,12 +15,15 @@ from iothub.contract.topics import device_topic
 from simulator import faults
 from simulator.config import Broker, DeviceConfig
 from simulator.device import Device
+from simulator.firmware import Downloader
 from simulator.fleet_commands import CommandHandling
+from simulator.keys import device_key
 from simulator.profile import PROFILES
 from simulator.scheduler import Scheduler
 from simulator.settings import Settings
 from simulator.values import ValueModel, type_for_index
 
+DOWNLOAD_POLL_S = 0.05
 TOPIC_OF = {"telemetry": "telemetry", "hello": "hello", "command_ack": "command/ack", "ota_status": "ota/status",
             "status": "status"}
 
@@ -67,14 +70,17 @@ class Fleet(CommandHandling):
         self.commands: Counter[tuple[str, str]] = Counter()
         self.default_config = DeviceConfig(settings.sampling_interval_s, settings.send_interval_s,
                                            settings.hello_interval_s, settings.samples_per_datagram, settings.brokers)
+        self.downloader = Downloader(timeout=settings.ota_download_timeout_s) if settings.ota_download else None
         self.devices = [self._make(i) for i in range(settings.devices)]
         self.by_id = {d.device_id: d for d in self.devices}
 
     def _make(self, i: int) -> Device:
         index = self.s.start_index + i
         kind = type_for_index(index, self.s.type_mix)
-        return Device(self.s.device_id(index), kind, i, self.s.fw_version, self.default_config,
-                      ValueModel(kind, self.rng, self.profile.metrics.get(kind)), profile=self.profile)
+        device_id = self.s.device_id(index)
+        return Device(device_id, kind, i, self.s.fw_version, self.default_config,
+                      ValueModel(kind, self.rng, self.profile.metrics.get(kind)), profile=self.profile,
+                      command_key=device_key(self.s.command_key_seed, device_id))
 
     @property
     def total_published(self) -> int:
@@ -177,6 +183,9 @@ class Fleet(CommandHandling):
         job = d.ota
         if job is None:
             return
+        if job.downloading():  # the real image is still on its way: verify it before saying anything more
+            self.timers.arm(now + DOWNLOAD_POLL_S, d.index, "ota")
+            return
         step = job.advance()
         self._send(d, d.ota_status(self.clock(), job.cmd_id, step.state, step.progress, target=job.target,
                                  detail=step.detail))
@@ -222,5 +231,7 @@ class Fleet(CommandHandling):
     def shutdown(self) -> None:
         """Say goodbye: a retained offline status for every device (a clean disconnect fires no Last Will)."""
         now = self.clock()
+        if self.downloader is not None:
+            self.downloader.close()
         for d in self.devices:
             self._send(d, d.status(now, online=False), retain=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,11 +72,13 @@ def _pick(params: dict[str, Any], spec_key: str) -> tuple[str, Any]:
 class OtaJob:
     """The steps one update will report, decided up front from the failure probability."""
 
-    __slots__ = ("cmd_id", "request", "steps")
+    __slots__ = ("cmd_id", "download", "request", "steps")
 
-    def __init__(self, cmd_id: str, request: OtaRequest, rng: random.Random, failure_rate: float):
+    def __init__(self, cmd_id: str, request: OtaRequest, rng: random.Random, failure_rate: float,
+                 download: Future[str] | None = None):
         self.cmd_id = cmd_id
         self.request = request
+        self.download = download  # fetch_and_check's verdict on the real image ('' when it matches)
         steps = [OtaStep("downloading", p) for p in DOWNLOAD_STEPS]
         steps += [OtaStep("verifying", 100.0), OtaStep("applying", 100.0), OtaStep("success", 100.0)]
         if rng.random() < failure_rate:
@@ -83,6 +86,18 @@ class OtaJob:
             stage = steps[cut - 1]
             steps = [*steps[:cut], OtaStep("failed", stage.progress, FAILURES[stage.state])]
         self.steps = steps
+
+    def downloading(self) -> bool:
+        """True while verification waits for the image; a mismatch turns the next step into `failed` (REQ-OTA-003)."""
+        if self.download is None or not self.steps or self.steps[0].state != "verifying":
+            return False
+        if not self.download.done():
+            return True
+        problem = self.download.result()
+        self.download = None
+        if problem:
+            self.steps = [OtaStep("verifying", 100.0), OtaStep("failed", 100.0, problem)]
+        return False
 
     def advance(self) -> OtaStep:
         """The next report; the job is done once a final step was returned."""

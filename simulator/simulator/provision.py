@@ -6,6 +6,8 @@ import psycopg2
 import psycopg2.extras
 
 from simulator import credentials
+from iothub.command_keys import parse_kek, wrap
+from simulator.keys import device_key
 from simulator.settings import Settings
 from simulator.values import type_for_index
 
@@ -14,6 +16,13 @@ INSERT INTO devices (device_id, name, serial_number, device_type_id, fw_version,
 SELECT v.device_id, v.name, v.serial, dt.id, v.fw, '{"simulated": true}'::jsonb
 FROM (VALUES %s) AS v(device_id, name, serial, type_name, fw)
 JOIN device_types dt ON dt.name = v.type_name
+ON CONFLICT (device_id) DO NOTHING
+"""
+# The fleet's derived command keys, stored as the device manager stores its own; a device keeps the key it has (a key
+# rotated through the API is not followed by `run`: that simulated device then rejects commands, as it should).
+KEYS = """
+INSERT INTO device_command_keys (device_id, wrapped_key)
+SELECT d.id, v.wrapped FROM (VALUES %s) AS v(device_id, wrapped) JOIN devices d ON d.device_id = v.device_id
 ON CONFLICT (device_id) DO NOTHING
 """
 
@@ -43,6 +52,8 @@ def provision(s: Settings, page_size: int = 1000) -> int:
                 inserted += cur.rowcount
             if s.credentials_file:
                 credentials.issue(s, [r[0] for r in data], cur)
+            if s.command_key_seed:
+                _store_keys(cur, s, [r[0] for r in data], page_size)
         return inserted
     finally:
         conn.close()
@@ -51,3 +62,10 @@ def provision(s: Settings, page_size: int = 1000) -> int:
 def _known_types(cur) -> set[str]:
     cur.execute("SELECT name FROM device_types")
     return {r[0] for r in cur.fetchall()}
+
+
+def _store_keys(cur, s: Settings, device_ids: list[str], page_size: int) -> None:
+    kek = parse_kek(s.command_key_kek or "")
+    for start in range(0, len(device_ids), page_size):
+        page = [(i, wrap(kek, i, device_key(s.command_key_seed, i))) for i in device_ids[start:start + page_size]]
+        psycopg2.extras.execute_values(cur, KEYS, page, template="(%s, %s::bytea)", page_size=page_size)

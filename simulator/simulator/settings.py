@@ -53,6 +53,10 @@ class Settings:
     ledger: str | None
     metrics_port: int
     database_url: str
+    command_key_seed: bytes | None = None  # derives each device's command key (simulator.keys); None: none known
+    command_key_kek: str | None = None  # COMMAND_KEY_KEK, for `provision` to store the keys as the server does
+    ota_download: bool = True  # download and verify start_ota's image (REQ-OTA-001); False: simulate the steps only
+    ota_download_timeout_s: float = 30.0
 
     def device_id(self, index: int) -> str:
         """Id of fleet member `index` (the same in provision and run)."""
@@ -130,6 +134,10 @@ def build_parser(env: Env) -> argparse.ArgumentParser:
     a("--out-of-range-rate", "SIM_OUT_OF_RANGE_RATE", float, 0.0, "per telemetry tick: one reading out of limits")
     a("--ota-failure-rate", "SIM_OTA_FAILURE_RATE", float, 0.0, "probability that an update fails")
     a("--ota-step", "SIM_OTA_STEP_S", float, 1.0, "seconds between OTA reports")
+    p.add_argument("--ota-download", action=argparse.BooleanOptionalAction, default=env.bool("SIM_OTA_DOWNLOAD", True),
+                   help="download start_ota's image and check its size and SHA-256 [env SIM_OTA_DOWNLOAD; default "
+                        "%(default)s]")
+    a("--ota-download-timeout", "SIM_OTA_DOWNLOAD_TIMEOUT_S", float, 30.0, "seconds per firmware download")
     a("--duration", "SIM_DURATION_S", float, 0.0, "stop after this many seconds (0: until stopped)")
     a("--max-messages", "SIM_MAX_MESSAGES", int, 0, "stop after publishing this many messages (0: no limit)")
     a("--rate", "SIM_RATE", float, 0.0, "target telemetry messages/s for the fleet (overrides --send-interval)")
@@ -158,6 +166,9 @@ def load(argv: Sequence[str] | None = None, env: Env | None = None) -> Settings:
         require_url_password(environment, "DATABASE_URL", ns.database_url)
     brokers = parse_broker_list(ns.brokers, ns.mqtt_port) if ns.brokers else ((ns.mqtt_host, ns.mqtt_port),)
     keepalive = ns.keepalive if ns.keepalive is not None else PROFILES[ns.profile].keepalive
+    seed, kek = env.optional("SIM_COMMAND_KEY_SEED"), env.optional("COMMAND_KEY_KEK")
+    if ns.command == "provision" and seed and not kek:
+        raise SettingsError("provision stores command keys: COMMAND_KEY_KEK must be set with SIM_COMMAND_KEY_SEED")
     rates = FaultRates(ns.duplicate_rate, ns.gap_rate, ns.reboot_rate, ns.malformed_rate, ns.out_of_range_rate,
                        ns.max_gap)
     return Settings(
@@ -175,5 +186,6 @@ def load(argv: Sequence[str] | None = None, env: Env | None = None) -> Settings:
         hello_interval_s=ns.hello_interval, samples_per_datagram=ns.samples_per_datagram, ramp_s=ns.ramp,
         faults=rates, ota_failure_rate=ns.ota_failure_rate, ota_step_s=ns.ota_step, duration_s=ns.duration,
         max_messages=ns.max_messages, rate=ns.rate, seed=ns.seed, ledger=ns.ledger,
-        metrics_port=ns.metrics_port, database_url=ns.database_url,
+        metrics_port=ns.metrics_port, database_url=ns.database_url, command_key_seed=seed.encode() if seed else None,
+        command_key_kek=kek, ota_download=ns.ota_download, ota_download_timeout_s=ns.ota_download_timeout,
     )

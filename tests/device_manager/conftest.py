@@ -21,7 +21,10 @@ def production_environ(**extra: str) -> dict[str, str]:
             "AMQP_URL": "amqp://iothub:overridden@127.0.0.1:5672/overridden", "MQTT_USERNAME": "device-manager",
             "MQTT_PASSWORD": "overridden", "MQTT_ADMIN_PASSWORD": "overridden", "RATELIMIT_STORAGE_URI": REDIS_URL,
             "TLS_MODE": "upstream",
-            "S3_ACCESS_KEY": "overridden", "S3_SECRET_KEY": "overridden", **extra}
+            "S3_ACCESS_KEY": "overridden", "S3_SECRET_KEY": "overridden", "COMMAND_KEY_KEK": COMMAND_KEY_KEK, **extra}
+
+
+COMMAND_KEY_KEK = "33" * 32  # the suite's key-encryption key for command keys (hex)
 
 
 @pytest.fixture(scope="session")
@@ -115,11 +118,12 @@ def device_type(app, uid):
 
 @pytest.fixture
 def device(app, device_type, uid):
-    """A fresh device row (dict) of `device_type`."""
+    """A fresh device row (dict) of `device_type`, with the `command_key` (hex) it was provisioned with."""
     with app.extensions["device_manager"].db.transaction(dict_rows=True) as cur:
         cur.execute("INSERT INTO devices (device_id, name, serial_number, device_type_id) VALUES (%s, %s, %s, %s) "
                     "RETURNING *", (f"dev-{uid}", f"Device {uid}", f"SN-{uid}", device_type["id"]))
-        return cur.fetchone()
+        row = cur.fetchone()
+    return app.extensions["device_manager"].command_keys.issue([row])[0]  # provisioned with its command key
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -106,7 +106,7 @@ def test_command_qos_is_a_setting(make_app, auth, device, fake_device):
     from device_manager.settings import load
     from iothub.settings import Env, SettingsError
 
-    dev_env = {"IOTHUB_ENV": "development", "TLS_MODE": "off"}
+    dev_env = {"IOTHUB_ENV": "development", "TLS_MODE": "off", "COMMAND_KEY_KEK": "33" * 32}
     assert (load(Env(dev_env)).command_qos, load(Env({**dev_env, "COMMAND_QOS": "1"})).command_qos) == (2, 1)
     with pytest.raises(SettingsError, match="COMMAND_QOS"):
         load(Env({**dev_env, "COMMAND_QOS": "0"}))

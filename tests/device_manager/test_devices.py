@@ -22,6 +22,8 @@ def test_device_crud(client, auth, device_type, uid):
     assert dev["device_type"] == device_type["name"] and dev["status"] == "active"
     assert dev["connection_status"] == "unknown" and dev["last_seen"] is None and dev["has_ingest_token"] is False
     assert dev["created_at"].endswith("Z")
+    key = dev.pop("command_key")  # shown once, on creation; the GET is the device without it
+    assert len(bytes.fromhex(key)) == 32
     path = f"/api/v1/devices/{dev['id']}"
     assert client.get(path, headers=auth["viewer"]).get_json() == dev
     r = client.patch(path, headers=auth["operator"], json={"status": "maintenance", "metadata": {"line": 8},

@@ -194,9 +194,12 @@ def world(app, users, device, device_type, uid):
         cur.execute("INSERT INTO commands (id, device_id, cmd, expires_at) VALUES (%s, %s, 'reboot', now() + "
                     "interval '1 hour') RETURNING id", (uuid.uuid4(), device["id"]))
         cmd_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO firmware_images (fw_version, object_key, sha256, size_bytes) VALUES "
+                    "('9.9.9', %s, %s, 10) RETURNING id", (f"firmware/sec-{uid}.bin", "a" * 64))
+        firmware_id = cur.fetchone()[0]
     return {"device_id": device["id"], "type_id": device_type["id"], "user_id": users["operator"]["id"],
             "rule_id": rule_id, "event_id": event_id, "notification_id": notification_id, "dl_id": dl_id,
-            "sub_id": sub_id, "rollout_id": rollout_id, "cmd_id": cmd_id,
+            "sub_id": sub_id, "rollout_id": rollout_id, "cmd_id": cmd_id, "firmware_id": firmware_id,
             "key": f"{device['device_id']}/telemetry/2026/03/01/000000.ndjson"}
 
 

@@ -8,17 +8,20 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
 from iothub.contract import InvalidMessage, parse
-from iothub.contract.commands import encode_command
+from iothub.contract.signing import signature, stamp
 from iothub.contract.topics import parse_device_topic
 from iothub.mqtt_tls import MqttAuth
 from iothub.settings import Env
 from simulator import settings as sim_settings
 from simulator.fleet import Fleet
+from simulator.keys import device_key
 from simulator.mqtt import MqttSink
 from tests.support import mqtt as test_mqtt
 from tests.support import procs
@@ -29,6 +32,8 @@ SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 SPEC_OTA = {"fw_version": "2.2.0", "fw_url": "https://ota.example.com/2.2.0.bin", "fw_sha256": SHA,
             "fw_size_bytes": 524288}  # start_ota params with the firmware spec's names
 A, B, C = ("127.0.0.1", 1883), ("127.0.0.1", 1884), ("127.0.0.1", 1885)
+SEED = "tests-simulator-command-key-seed"  # every test fleet derives its devices' command keys from it
+KEK = "22" * 32  # and provisioning stores them under this key-encryption key
 
 
 def brokers(*ports: int) -> list[dict]:
@@ -37,9 +42,21 @@ def brokers(*ports: int) -> list[dict]:
 
 
 def make_settings(*flags: str, **env: str):
-    """Settings from flags over an explicit environment (never the process's)."""
+    """Settings from flags over an explicit environment (never the process's): the test seed, and OTA steps without
+    downloads (the tests of real downloads and signature refusals say so explicitly)."""
     return sim_settings.load(["--metrics-port", "0", *flags],
-                             Env({"IOTHUB_ENV": "development", **test_mqtt.env(test_mqtt.FLEET), **env}))
+                             Env({"IOTHUB_ENV": "development", **test_mqtt.env(test_mqtt.FLEET),
+                                  "SIM_COMMAND_KEY_SEED": SEED, "COMMAND_KEY_KEK": KEK, "SIM_OTA_DOWNLOAD": "false",
+                                  **env}))
+
+
+def signed(device_id: str, cmd_id: str, cmd: str, params: dict, *, ttl_s: int = 300, seed: str = SEED) -> bytes:
+    """A command as the device manager sends it: issued now, expiring in ttl_s, signed with the device's key."""
+    now = datetime.now(UTC)
+    body = {"cmd_id": cmd_id, "ts": stamp(now), "exp": stamp(now + timedelta(seconds=ttl_s)), "cmd": cmd,
+            "params": params}
+    body["sig"] = signature(device_key(seed.encode(), device_id), device_id, body)
+    return orjson.dumps({"v": 2, **body})
 
 
 @dataclass
@@ -157,7 +174,7 @@ def sequenced(sink: ListSink, device_id: str) -> list:
 def command(fleet: Fleet, device_id: str, cmd: str, params: dict, now: float, broker=None) -> str:
     """Hand the fleet one command (as if from `broker`); returns its cmd_id."""
     cmd_id = str(uuid.uuid4())
-    fleet.handle_command(device_id, encode_command(cmd_id, cmd, params), now, broker)
+    fleet.handle_command(device_id, signed(device_id, cmd_id, cmd, params), now, broker)
     return cmd_id
 
 

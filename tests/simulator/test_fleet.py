@@ -6,14 +6,12 @@ import itertools
 import random
 import uuid
 
-import orjson
 import pytest
 
 from iothub.contract import InvalidMessage, Reason, parse
-from iothub.contract.commands import encode_command
 from simulator.device import SEQ_MODULUS, SeqCounter
 from simulator.fleet import Fleet
-from tests.simulator.conftest import ListSink, command, fleet_of, make_settings, run_ticks, sequenced
+from tests.simulator.conftest import ListSink, command, fleet_of, make_settings, run_ticks, sequenced, signed
 
 SHA = "ab" * 32
 OTA = {"fw_version": "2.0.0", "url": "https://fw.example/2.0.0.bin", "sha256": SHA, "size": 1024}
@@ -126,7 +124,7 @@ def test_commands_answered_per_protocol():
     dev = fleet.devices[0].device_id
     run_ticks(fleet, 0.5)
     unknown = str(uuid.uuid4())
-    fleet.handle_command(dev, orjson.dumps({"v": 2, "cmd_id": unknown, "cmd": "self_destruct", "params": {}}), 1)
+    fleet.handle_command(dev, signed(dev, unknown, "self_destruct", {}), 1)
     bad_cfg = command(fleet, dev, "update_config", {"send_interval_s": -1}, 1)
     bad_ota = command(fleet, dev, "start_ota", {"fw_version": "x"}, 1)
     good_cfg = command(fleet, dev, "update_config", {"send_interval_s": 3, "color": "red"}, 1)
@@ -146,7 +144,7 @@ def test_redelivered_command_is_acked_again_but_not_repeated():
     fleet, sink = fleet_of("--devices", "1")
     dev = fleet.devices[0]
     run_ticks(fleet, 0.2)
-    raw = encode_command(str(uuid.uuid4()), "reboot", {})
+    raw = signed(dev.device_id, str(uuid.uuid4()), "reboot", {})
     fleet.handle_command(dev.device_id, raw, 1)
     fleet.handle_command(dev.device_id, raw, 1)
     assert dev.epoch == 1

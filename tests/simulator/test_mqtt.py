@@ -10,12 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 
-import orjson
 import requests
 
 from iothub.contract import parse
-from iothub.contract.commands import encode_command
 from iothub.contract.topics import command_topic
+from tests.simulator.conftest import signed
 from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.procs import ROOT, free_port
@@ -48,14 +47,13 @@ def test_command_yields_an_ack_with_the_same_cmd_id(run_fleet, subscriber, uid):
     run_fleet("--devices", "1", "--id-prefix", f"c{uid}", "--send-interval", "5")
     wait_for(lambda: subscriber.envelopes(dev, "hello"), what="hello")
     cmd_id = str(uuid.uuid4())
-    subscriber.publish(command_topic(dev), encode_command(cmd_id, "request_status", {}))
+    subscriber.publish(command_topic(dev), signed(dev, cmd_id, "request_status", {}))
     ack = wait_for(lambda: first([e for e in subscriber.envelopes(dev, "command_ack") if e.body["cmd_id"] == cmd_id]),
                    what="command_ack")
     assert ack.body["result"] == "accepted"
     wait_for(lambda: len(subscriber.envelopes(dev, "hello")) >= 2, what="status hello")
     unknown = str(uuid.uuid4())
-    subscriber.publish(command_topic(dev), orjson.dumps({"v": 2, "cmd_id": unknown, "ts": "2026-01-01T00:00:00Z",
-                                                         "cmd": "warp_drive", "params": {}}))
+    subscriber.publish(command_topic(dev), signed(dev, unknown, "warp_drive", {}))
     ack = wait_for(lambda: first([e for e in subscriber.envelopes(dev, "command_ack") if e.body["cmd_id"] == unknown]),
                    what="unsupported ack")
     assert ack.body["result"] == "unsupported"
@@ -66,7 +64,7 @@ def test_start_ota_walks_to_success_then_hello_with_new_firmware(run_fleet, subs
     run_fleet("--devices", "1", "--id-prefix", f"o{uid}", "--ota-step", "0.05", "--send-interval", "5")
     wait_for(lambda: subscriber.envelopes(dev, "hello"), what="hello")
     cmd_id = str(uuid.uuid4())
-    subscriber.publish(command_topic(dev), encode_command(cmd_id, "start_ota", OTA))
+    subscriber.publish(command_topic(dev), signed(dev, cmd_id, "start_ota", OTA))
     wait_for(lambda: [e for e in subscriber.envelopes(dev, "hello") if e.body["fw_version"] == "2.1.0"],
              what="hello with the new firmware")
     states = [(e.body["ota_state"], e.body["progress_pct"]) for e in subscriber.envelopes(dev, "ota_status")]
@@ -81,7 +79,7 @@ def test_update_config_changes_the_send_interval(run_fleet, subscriber, uid):
     dev = f"u{uid}-000000"
     run_fleet("--devices", "1", "--id-prefix", f"u{uid}", "--send-interval", "30", "--sampling-interval", "0.1")
     wait_for(lambda: subscriber.envelopes(dev, "hello"), what="hello")
-    subscriber.publish(command_topic(dev), encode_command(str(uuid.uuid4()), "update_config",
+    subscriber.publish(command_topic(dev), signed(dev, str(uuid.uuid4()), "update_config",
                                                           {"send_interval_s": 0.2}))
     wait_for(lambda: len(subscriber.envelopes(dev, "telemetry")) >= 8, what="faster telemetry")
     stamps = [e.ts.timestamp() for e in subscriber.envelopes(dev, "telemetry")][1:]  # [0] may predate the change

@@ -37,3 +37,24 @@ def test_provision_cli_registers_ten_thousand_devices(db, pg_dsn, uid):
     with db.transaction() as cur:  # how fast is the benchmark's business (bench/), not a test's
         cur.execute("SELECT count(*) FROM devices WHERE device_id LIKE %s", (f"{prefix}-%",))
         assert cur.fetchone()[0] == 10000
+
+
+def test_provision_stores_each_devices_command_key_as_the_device_manager_reads_it(db, pg_dsn, uid):
+    from iothub.command_keys import parse_kek, unwrap
+    from simulator.keys import device_key
+    from tests.simulator.conftest import KEK
+
+    prefix = f"k{uid}"
+    s = make_settings("provision", "--devices", "3", "--id-prefix", prefix, "--database-url", pg_dsn)
+    provision(s)
+    query = ("SELECT d.device_id, k.wrapped_key, k.version FROM device_command_keys k JOIN devices d "
+             "ON d.id = k.device_id WHERE d.device_id LIKE %s ORDER BY 1")
+    with db.transaction() as cur:
+        cur.execute(query, (f"{prefix}-%",))
+        first = cur.fetchall()
+    assert [unwrap(parse_kek(KEK), d, bytes(w)) for d, w, _ in first] == [
+        device_key(s.command_key_seed, s.device_id(i)) for i in range(3)]
+    provision(s)  # again: every device keeps the key it has
+    with db.transaction() as cur:
+        cur.execute(query, (f"{prefix}-%",))
+        assert [(d, bytes(w), v) for d, w, v in cur.fetchall()] == [(d, bytes(w), v) for d, w, v in first]

@@ -55,6 +55,9 @@ METRICS_PORT=0
         with db.transaction() as cur:
             cur.execute("SELECT count(*) FROM devices WHERE device_id LIKE %s", (f"r{uid}-%",))
             assert cur.fetchone()[0] == 3
+            cur.execute("SELECT count(*) FROM device_command_keys k JOIN devices d ON d.id = k.device_id "
+                        "WHERE d.device_id LIKE %s", (f"r{uid}-%",))
+            assert cur.fetchone()[0] == 3  # provisioned with their command keys (.env.development's seed and KEK)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         proc.wait(60)

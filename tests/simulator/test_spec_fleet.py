@@ -7,9 +7,20 @@ from collections import defaultdict
 
 import orjson
 
-from iothub.contract.commands import encode_command
 from iothub.contract.topics import parse_device_topic
-from tests.simulator.conftest import SPEC_OTA, WHOLE_SECONDS, A, B, C, brokers, command, fleet_of, run_ticks, sequenced
+from tests.simulator.conftest import (
+    SPEC_OTA,
+    WHOLE_SECONDS,
+    A,
+    B,
+    C,
+    brokers,
+    command,
+    fleet_of,
+    run_ticks,
+    sequenced,
+    signed,
+)
 
 
 def qos_by_type(sink) -> dict[str, set[int]]:
@@ -112,12 +123,12 @@ def test_a_command_runs_once_and_repeats_are_answered_once_per_broker():
     fleet, sink = fleet_of("--profile", "spec", "--devices", "1", "--brokers", "127.0.0.1:1883,127.0.0.1:1884")
     dev = fleet.devices[0]
     run_ticks(fleet, 0.5)
-    raw = encode_command(str(uuid.uuid4()), "reboot", {})
+    raw = signed(dev.device_id, str(uuid.uuid4()), "reboot", {})
     for broker in (A, B, A, A, B, B):  # the server's copy through each broker, and redeliveries of both
         fleet.handle_command(dev.device_id, raw, 1, broker)
     assert dev.epoch == 1
     assert len(sink.bodies("/command/ack")) == 3  # the answer, then once more for each broker
-    fleet.handle_command(dev.device_id, encode_command(str(uuid.uuid4()), "reboot", {}), 1, C)
+    fleet.handle_command(dev.device_id, signed(dev.device_id, str(uuid.uuid4()), "reboot", {}), 1, C)
     assert dev.epoch == 1 and len(sink.bodies("/command/ack")) == 3  # not one of its brokers: never heard
 
 
@@ -131,5 +142,5 @@ def test_update_config_brokers_moves_the_device_and_factory_reset_moves_it_back(
     assert (sink.routes[0], dev.config.tls_enabled) == ((B, C), True)
     goodbye, hello_again = (orjson.loads(p) for p in sink.bodies("/status")[-2:])
     assert (goodbye["status"], hello_again["status"]) == ("offline", "online")
-    fleet.handle_command(dev.device_id, encode_command(str(uuid.uuid4()), "factory_reset", {}), 1, B)
+    fleet.handle_command(dev.device_id, signed(dev.device_id, str(uuid.uuid4()), "factory_reset", {}), 1, B)
     assert (sink.routes[0], dev.config) == ((A,), fleet.default_config)

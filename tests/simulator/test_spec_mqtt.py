@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 
-from iothub.contract.commands import encode_command
 from iothub.contract.topics import command_topic, parse_device_topic
 from simulator.mqtt import MqttSink
-from tests.simulator.conftest import SHA, SPEC_OTA, WHOLE_SECONDS, Subscriber, make_settings
+from tests.simulator.conftest import SHA, SPEC_OTA, WHOLE_SECONDS, Subscriber, make_settings, signed
 from tests.support.poll import wait_for
 from tests.support.procs import free_port
 
@@ -29,7 +28,7 @@ def subscribers(mqtt_broker, second_broker):
 def send(sub: Subscriber, dev: str, cmd: str, params: dict, cmd_id: str | None = None) -> str:
     """Publish a command at QoS 2; returns its cmd_id."""
     cmd_id = cmd_id or str(uuid.uuid4())
-    sub.publish(command_topic(dev), encode_command(cmd_id, cmd, params), qos=2)
+    sub.publish(command_topic(dev), signed(dev, cmd_id, cmd, params), qos=2)
     return cmd_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -131,15 +132,23 @@ def mosquitto(workdir: Path, *, plain: bool = False) -> Mosquitto:
                      certs=certs, plain_port=plain_port)
 
 
-def seaweed_s3(workdir: Path) -> Server:
-    """SeaweedFS in mini mode; its S3 gateway is the real S3 server of the tests."""
+def seaweed_s3(workdir: Path, credentials: tuple[str, str] | None = None) -> Server:
+    """SeaweedFS in mini mode; its S3 gateway is the real S3 server of the tests. With `credentials` (access key,
+    secret) it accepts only that identity and checks signatures, pre-signed URL expiry included."""
     data = workdir / "seaweed"
     data.mkdir(parents=True, exist_ok=True)
+    extra = []
+    if credentials:
+        config = workdir / "s3.json"
+        config.write_text(json.dumps({"identities": [{"name": "tests", "actions": ["Admin", "Read", "Write", "List"],
+                                                      "credentials": [{"accessKey": credentials[0],
+                                                                       "secretKey": credentials[1]}]}]}))
+        extra = [f"-s3.config={config}"]
     p = {name: free_port() for name in ("s3", "master", "volume", "filer", "webdav", "admin", "iceberg", "lance")}
     argv = [find_binary("weed"), "mini", f"-dir={data}", "-ip=127.0.0.1", "-admin.ui=false",
             f"-s3.port={p['s3']}", f"-master.port={p['master']}", f"-volume.port={p['volume']}",
             f"-filer.port={p['filer']}", f"-webdav.port={p['webdav']}", f"-admin.port={p['admin']}",
-            f"-s3.port.iceberg={p['iceberg']}", f"-s3.port.lance={p['lance']}"]
+            f"-s3.port.iceberg={p['iceberg']}", f"-s3.port.lance={p['lance']}", *extra]
     return Server("seaweedfs", argv, p["s3"], workdir)
 
 

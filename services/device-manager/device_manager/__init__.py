@@ -31,6 +31,7 @@ from iothub.settings import Env
 
 log = logging.getLogger("device_manager")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_RAW_BODY_PATHS = {"/api/v1/firmware"}  # firmware uploads: application/octet-stream or multipart
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -109,7 +110,7 @@ def _flask_config(s: Settings) -> dict[str, Any]:
 
 def _require_json_body():
     """A request body on POST/PUT/PATCH must be JSON (415 otherwise); bodiless requests pass."""
-    if request.method not in _BODY_METHODS:
+    if request.method not in _BODY_METHODS or request.path in _RAW_BODY_PATHS:
         return None
     has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get("Transfer-Encoding", "")
     if has_body and not request.is_json:

@@ -68,7 +68,8 @@ class CommandPublisher:
         self._connected.wait(max(0.0, deadline - time.monotonic()))
         pending = []
         for c in commands:
-            topic, payload = command_topic(c.device_id, self.topic_prefix), encode_command(c.cmd_id, c.cmd, c.params)
+            topic = command_topic(c.device_id, self.topic_prefix)
+            payload = encode_command(c.cmd_id, c.cmd, c.params, c.ts, exp=c.exp, sig=c.sig)
             pending.append((c.cmd_id, client.publish(topic, payload, qos=self.qos)))
         acked = set()
         # paho marks a message published on PUBCOMP at QoS 2 (the broker has taken it over), on PUBACK at QoS 1.

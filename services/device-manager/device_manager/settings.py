@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iothub.command_keys import KeyWrapError, parse_kek
 from iothub.mqtt_tls import MqttAuth
 from iothub.settings import (
     Env,
@@ -79,6 +80,13 @@ class Settings:
     s3_secret_key: str | None
     s3_bucket: str
     s3_secure: bool
+    # signed commands and firmware (docs/security.md, Signed commands and firmware)
+    command_key_kek: str  # COMMAND_KEY_KEK: encrypts per-device command keys at rest; no default anywhere
+    command_signature_ttl_s: int  # a signed command is valid on the device this long after it is published
+    firmware_bucket: str
+    firmware_url_ttl_s: int  # lifetime of start_ota's pre-signed download URL
+    firmware_max_bytes: int
+    firmware_public_endpoint: str | None  # host:port devices reach the object store at (default S3_ENDPOINT)
 
 
 def load(env: Env | None = None) -> Settings:
@@ -116,6 +124,12 @@ def load(env: Env | None = None) -> Settings:
         export_batch_rows=env.int("EXPORT_BATCH_ROWS", 10_000),
         series_backend=env.str("SERIES_BACKEND", "postgres"),
         **store_fields(env),
+        command_key_kek=_kek(env),
+        command_signature_ttl_s=env.int("COMMAND_SIGNATURE_TTL_S", 3600),
+        firmware_bucket=env.str("FIRMWARE_BUCKET", "iot-firmware"),
+        firmware_url_ttl_s=env.int("FIRMWARE_URL_TTL_S", 3600),
+        firmware_max_bytes=env.int("FIRMWARE_MAX_BYTES", 64 * 1024 * 1024),
+        firmware_public_endpoint=env.optional("FIRMWARE_PUBLIC_ENDPOINT"),
     )
     _require_secrets(settings)
     return settings
@@ -139,3 +153,12 @@ def _command_qos(env: Env) -> int:
     if qos not in COMMAND_QOS:
         raise SettingsError(f"COMMAND_QOS must be 1 or 2, got {qos}")
     return qos
+
+
+def _kek(env: Env) -> str:
+    text = env.str("COMMAND_KEY_KEK")
+    try:
+        parse_kek(text)
+    except KeyWrapError as exc:
+        raise SettingsError(str(exc)) from exc
+    return text

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from device_manager import metrics
 from device_manager.amqp import AmqpPublisher
 from device_manager.auth import passwords
 from device_manager.broker_admin import DynsecBroker
 from device_manager.device_ca import FileCa
+from device_manager.firmware_store import firmware_images
+from device_manager.keyring import HmacSigner, KekCipher
 from device_manager.readers import archive_reader, raw_pages, series_reader
+from device_manager.repositories.command_keys import CommandKeyRepository
 from device_manager.repositories.commands import CommandRepository
 from device_manager.repositories.configs import ConfigRepository
 from device_manager.repositories.counts import CountCache
@@ -20,6 +25,7 @@ from device_manager.repositories.devices import DeviceRepository
 from device_manager.repositories.energy import EnergyRepository
 from device_manager.repositories.events import EventRepository
 from device_manager.repositories.exports import ExportRepository
+from device_manager.repositories.firmware import FirmwareRepository
 from device_manager.repositories.notifications import NotificationRepository
 from device_manager.repositories.ota import OtaRepository
 from device_manager.repositories.rules import RuleRepository
@@ -28,15 +34,18 @@ from device_manager.repositories.subscriptions import SubscriptionRepository
 from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.subscriptions import target_errors
 from device_manager.service.credentials import CredentialService
+from device_manager.service.command_keys import CommandKeyService
 from device_manager.service.dead_letters import DeadLetterService
 from device_manager.service.device_types import DeviceTypeService
 from device_manager.service.devices import DeviceService
 from device_manager.service.dispatch import CommandService
 from device_manager.service.events import EventService
+from device_manager.service.firmware import FirmwareService
 from device_manager.service.metering import MeteringService
 from device_manager.service.notifications import NotificationService
 from device_manager.service.readings import ReadingService
 from device_manager.service.rules import RuleService
+from device_manager.service.signing import SignedPublisher
 from device_manager.service.stats import StatsService
 from device_manager.service.users import UserService
 from device_manager.settings import Settings
@@ -64,6 +73,8 @@ class Services:
     stats: StatsService
     users: UserService
     credentials: CredentialService
+    command_keys: CommandKeyService
+    firmware: FirmwareService
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -77,13 +88,20 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
     """Wire repositories and adapters into the services."""
     amqp = AmqpPublisher(settings.amqp_url)
     archive = archive_reader(settings)
-    devices = DeviceService(DeviceRepository(db, CountCache()), settings.bulk_max)
+    cipher, keys = KekCipher(settings.command_key_kek), CommandKeyRepository(db)
+    command_keys = CommandKeyService(keys, cipher)
+    signed = SignedPublisher(publisher, HmacSigner(keys, cipher), timedelta(seconds=settings.command_signature_ttl_s),
+                             on_unsigned=metrics.COMMANDS_PUBLISHED.labels("unsigned").inc)
+    firmware = FirmwareService(firmware_images(settings), FirmwareRepository(db),
+                               max_bytes=settings.firmware_max_bytes,
+                               url_ttl=timedelta(seconds=settings.firmware_url_ttl_s))
+    devices = DeviceService(DeviceRepository(db, CountCache()), settings.bulk_max, command_keys)
     commands = CommandRepository(db)
     return Services(
         settings=settings, db=db, publisher=publisher, amqp=amqp, checks=checks,
         devices=devices,
         device_types=DeviceTypeService(DeviceTypeRepository(db)),
-        commands=CommandService(commands, OtaRepository(db), ConfigRepository(db), publisher),
+        commands=CommandService(commands, OtaRepository(db), ConfigRepository(db), signed, firmware=firmware),
         rules=RuleService(RuleRepository(db), amqp),
         events=EventService(EventRepository(db)),
         dead_letters=DeadLetterService(DeadLetterRepository(db), amqp),
@@ -99,4 +117,5 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
                          prefix=settings.mqtt_topic_prefix, crl_path=settings.device_ca_crl,
                          pidfile=settings.mqtt_broker_pidfile),
             FileCa(settings.device_ca_cert, settings.device_ca_key), settings.bulk_max),
+        command_keys=command_keys, firmware=firmware,
     )

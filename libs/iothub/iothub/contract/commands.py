@@ -12,10 +12,16 @@ COMMANDS = ("update_config", "start_ota", "reboot", "factory_reset", "request_st
 COMMAND_STATES = ("pending", "sent", "accepted", "rejected", "error", "unsupported", "expired")
 
 
-def encode_command(cmd_id: str, cmd: str, params: dict[str, Any], ts: datetime | None = None) -> bytes:
-    """Serialise a command for iot/{device_id}/command."""
+def encode_command(cmd_id: str, cmd: str, params: dict[str, Any], ts: datetime | str | None = None, *,
+                   exp: str | None = None, sig: str | None = None) -> bytes:
+    """Serialise a command for iot/{device_id}/command; `exp` and `sig` are the signed form's (contract.signing)."""
     if cmd not in COMMANDS:
         raise ValueError(f"unknown command {cmd!r}")
-    when = (ts or datetime.now(UTC)).astimezone(UTC)
-    return orjson.dumps({"v": 2, "cmd_id": cmd_id, "ts": when.isoformat().replace("+00:00", "Z"),
-                         "cmd": cmd, "params": params})
+    if not isinstance(ts, str):
+        ts = (ts or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    body: dict[str, Any] = {"v": 2, "cmd_id": cmd_id, "ts": ts, "cmd": cmd, "params": params}
+    if exp is not None:
+        body["exp"] = exp
+    if sig is not None:
+        body["sig"] = sig
+    return orjson.dumps(body)

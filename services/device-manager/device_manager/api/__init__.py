@@ -17,6 +17,8 @@ BLUEPRINTS = [
     "device_manager.api.commands",
     "device_manager.api.ota",
     "device_manager.api.credentials",  # device broker credentials (issue 12)
+    "device_manager.api.firmware",
+    "device_manager.api.command_keys",
     # operations (rules, events, notifications, telemetry, archive, raw, dead letters, stats)
     "device_manager.api.rules",
     "device_manager.api.events",

@@ -9,8 +9,8 @@ from device_manager.api.credentials import with_credentials
 from device_manager.api.pagination import page_response
 from device_manager.auth.roles import requires
 from device_manager.extensions import services
+from device_manager.schemas.command_keys import ProvisionedBulkSchema, ProvisionedDeviceSchema
 from device_manager.schemas.devices import (
-    DeviceBulkResultSchema,
     DeviceBulkSchema,
     DeviceCreateSchema,
     DeviceListArgs,
@@ -42,9 +42,10 @@ class Devices(MethodView):
 
     @requires(Role.OPERATOR)
     @blp.arguments(DeviceCreateSchema)
-    @blp.response(201, DeviceSchema)
+    @blp.response(201, ProvisionedDeviceSchema)
     def post(self, body):
-        """Register a device; `credentials` also issues its broker password and/or certificate (shown once)."""
+        """Register a device; the answer carries its command-signing key and, with `credentials`, its broker password
+        and/or certificate: secrets shown only this once."""
         wanted = body.pop("credentials", None)
         return with_credentials([services().devices.create(body)], [wanted])[0]
 
@@ -52,10 +53,10 @@ class Devices(MethodView):
 @blp.route("/bulk", methods=["POST"])
 @requires(Role.OPERATOR)
 @blp.arguments(DeviceBulkSchema)
-@blp.response(201, DeviceBulkResultSchema)
+@blp.response(201, ProvisionedBulkSchema)
 def bulk_create(body):
     """Register up to BULK_MAX devices at once, all or none (409 names the first duplicate); items with
-    `credentials` get theirs issued (secrets in this response only)."""
+    `credentials` get theirs issued; each carries its command-signing key (secrets in this response only)."""
     wanted = [d.pop("credentials", None) for d in body["devices"]]
     result = services().devices.create_many(body["devices"])
     return {**result, "items": with_credentials(result["items"], wanted)}

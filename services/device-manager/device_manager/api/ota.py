@@ -38,7 +38,8 @@ class Rollouts(MethodView):
     @blp.arguments(RolloutCreateSchema)
     @blp.response(201, RolloutSchema)
     def post(self, body):
-        """Start a rollout: one start_ota {fw_version, fw_url, fw_sha256, fw_size_bytes} per target device."""
+        """Start a rollout: one start_ota {fw_version, fw_url, fw_sha256, fw_size_bytes} per target device; for an
+        uploaded firmware_id, fw_url is a pre-signed URL that expires and sha256/size are the server's own."""
         return services().commands.start_rollout(body, current_actor())
 
 

@@ -13,7 +13,7 @@ from device_manager.repositories.devices import device_filters
 from device_manager.service.errors import Invalid
 from device_manager.service.pagination import Page, PageRequest
 
-ROLLOUT_COLUMNS = "r.id, r.fw_version, r.url, r.sha256, r.size_bytes, r.created_by, r.created_at"
+ROLLOUT_COLUMNS = "r.id, r.firmware_id, r.fw_version, r.url, r.sha256, r.size_bytes, r.created_by, r.created_at"
 ROLLOUT_SORT = {"created_at": "r.created_at", "fw_version": "r.fw_version"}
 STATE_COLUMNS = ("d.device_id, o.device_id AS device_uuid, o.cmd_id, o.state, o.progress_pct, o.detail, "
                  "o.updated_at, c.status AS command_status")
@@ -35,9 +35,10 @@ class OtaRepository:
         if "status" not in filters:
             f.add("d.status <> 'decommissioned'")
         with self.db.transaction(dict_rows=True) as cur:
-            cur.execute("INSERT INTO ota_rollouts (fw_version, url, sha256, size_bytes, created_by) "
-                        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                        (rollout["fw_version"], rollout["url"], rollout["sha256"], rollout["size_bytes"], actor))
+            cur.execute("INSERT INTO ota_rollouts (fw_version, url, sha256, size_bytes, created_by, firmware_id) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                        (rollout["fw_version"], rollout["url"], rollout["sha256"], rollout["size_bytes"], actor,
+                         rollout.get("firmware_id")))
             rollout_id = cur.fetchone()["id"]
             cur.execute(f"SELECT d.id, d.device_id, gen_random_uuid() AS cmd_id FROM devices d "  # noqa: S608
                         f"JOIN device_types t ON t.id = d.device_type_id{f.where()} ORDER BY d.device_id", f.params)

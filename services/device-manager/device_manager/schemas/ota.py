@@ -11,17 +11,29 @@ from device_manager.service.ota import OTA_STATES
 
 
 class RolloutCreateSchema(ma.Schema):
-    """POST /ota/rollouts: the firmware and the target devices (device_ids or a device type filter)."""
+    """POST /ota/rollouts: the firmware (an uploaded firmware_id, or url + sha256 + size_bytes of an image elsewhere)
+    and the target devices (device_ids or a device type filter)."""
 
-    fw_version = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
-    size_bytes = fields.Integer(required=True, validate=validate.Range(min=1, max=2**40))
+    firmware_id = fields.UUID(metadata={"description": "An image uploaded to /firmware: the devices get a pre-signed "
+                                                       "URL that expires (FIRMWARE_URL_TTL_S) and its sha256/size"})
+    fw_version = fields.String(validate=validate.Length(min=1, max=64))
+    url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    sha256 = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    size_bytes = fields.Integer(validate=validate.Range(min=1, max=2**40))
     device_ids = fields.List(fields.UUID(), validate=validate.Length(min=1, max=10000))
     device_type = fields.String(validate=validate.Length(min=1, max=64))
     device_type_id = fields.UUID()
     status = fields.String(validate=validate.OneOf(STATUSES))
     expires_in_s = fields.Integer(load_default=3600, validate=validate.Range(min=1, max=7 * 86400))
+
+    @ma.validates_schema
+    def _image(self, data, **_kwargs):
+        external = ("fw_version", "url", "sha256", "size_bytes")
+        if "firmware_id" in data:
+            if {"url", "sha256", "size_bytes"} & set(data):
+                raise ma.ValidationError("Give firmware_id or url/sha256/size_bytes, not both", "firmware_id")
+        elif missing := [k for k in external if k not in data]:
+            raise ma.ValidationError({k: ["Required without firmware_id."] for k in missing})
 
     @ma.validates_schema
     def _targets(self, data, **_kwargs):
@@ -44,6 +56,7 @@ class RolloutSchema(ma.Schema):
     """An OTA rollout with its progress summary."""
 
     id = fields.UUID()
+    firmware_id = fields.UUID(allow_none=True)
     fw_version = fields.String()
     url = fields.String()
     sha256 = fields.String()

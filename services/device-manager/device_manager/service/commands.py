@@ -34,6 +34,10 @@ class Outgoing:
     cmd_id: str
     cmd: str
     params: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None  # the command's expiry: the signed `exp` (else the signing TTL applies)
+    ts: str | None = None  # set with exp and sig by service.signing.SignedPublisher just before publishing
+    exp: str | None = None
+    sig: str | None = None
 
 
 class Publisher(Protocol):

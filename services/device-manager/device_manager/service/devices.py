@@ -31,12 +31,20 @@ class DeviceStore(Protocol):
         """Store or clear the token hash; the device_id, None when absent."""
 
 
+class KeyIssuer(Protocol):
+    """Gives newly registered devices their command-signing keys (service.command_keys.CommandKeyService)."""
+
+    def issue(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The devices with `command_key` added."""
+
+
 class DeviceService:
     """Devices, addressed by their UUID."""
 
-    def __init__(self, devices: DeviceStore, bulk_max: int):
+    def __init__(self, devices: DeviceStore, bulk_max: int, keys: KeyIssuer | None = None):
         self.devices = devices
         self.bulk_max = bulk_max
+        self.keys = keys
 
     def list(self, req: PageRequest) -> Page:
         """A page of devices."""
@@ -51,16 +59,19 @@ class DeviceService:
         return self.get(device_id)["device_id"]
 
     def create(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Register one device."""
-        return self.devices.create_many([data])[0]
+        """Register one device (with its command key, when keys are issued)."""
+        return self._provisioned(self.devices.create_many([data]))[0]
 
     def create_many(self, devices: list[dict[str, Any]]) -> dict[str, Any]:
         """Register up to bulk_max devices, all or none: {count, items}."""
         if len(devices) > self.bulk_max:
             raise Invalid(f"At most {self.bulk_max} devices per request",
                           {"json": {"devices": [f"Longer than {self.bulk_max}."]}})
-        items = self.devices.create_many(devices)
+        items = self._provisioned(self.devices.create_many(devices))
         return {"count": len(items), "items": items}
+
+    def _provisioned(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.keys.issue(items) if self.keys is not None else items
 
     def update(self, device_id, changes: dict[str, Any]) -> dict[str, Any]:
         """Change a device (not its device_id)."""

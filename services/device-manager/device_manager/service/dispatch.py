@@ -39,6 +39,13 @@ class CommandStore(rules.SentMarker, Protocol):
         """The device's MQTT id, None when the device does not exist."""
 
 
+class FirmwareSource(Protocol):
+    """Resolves an uploaded image for a rollout (service.firmware.FirmwareService)."""
+
+    def rollout_source(self, firmware_id) -> dict[str, Any]:
+        """{firmware_id, fw_version, url (pre-signed), sha256, size_bytes}; Invalid when unknown."""
+
+
 class RolloutStore(Protocol):
     """Where OTA rollouts and their per-device states live."""
 
@@ -97,21 +104,24 @@ class CommandService:
     """Commands to devices, their OTA rollouts and desired configs."""
 
     def __init__(self, commands: CommandStore, rollouts: RolloutStore, configs: ConfigStore,
-                 publisher: rules.Publisher, clock: Clock = _utcnow):
+                 publisher: rules.Publisher, clock: Clock = _utcnow, firmware: FirmwareSource | None = None):
         self.commands = commands
         self.rollouts = rollouts
         self.configs = configs
-        self.publisher = publisher
+        self.publisher = publisher  # service.signing.SignedPublisher in the app: every command leaves signed
         self.clock = clock
+        self.firmware = firmware
 
     def send(self, device_id, cmd: str, params: dict[str, Any], expires_in_s: int, actor: str) -> dict[str, Any]:
         """Store a command for one device, publish it, and return its row (sent once the broker has it)."""
         params = checked(cmd, params)
         mqtt_id = self._identity(device_id)
         cmd_id = rules.new_cmd_id()
+        expires_at = rules.expiry(expires_in_s, self.clock())
         self.commands.create({"cmd_id": cmd_id, "device_uuid": device_id, "cmd": cmd, "params": params,
-                              "created_by": actor, "expires_at": rules.expiry(expires_in_s, self.clock())})
-        rules.dispatch(self.publisher, self.commands, [rules.Outgoing(mqtt_id, cmd_id, cmd, params)])
+                              "created_by": actor, "expires_at": expires_at})
+        rules.dispatch(self.publisher, self.commands,
+                       [rules.Outgoing(mqtt_id, cmd_id, cmd, params, expires_at=expires_at)])
         return self.commands.get(cmd_id)
 
     def send_bulk(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -120,9 +130,10 @@ class CommandService:
         params = checked(cmd, body["params"])
         filters = _device_filters(body, ("device_type", "device_type_id", "status", "connection_status"))
         bulk_id = rules.new_cmd_id()
+        expires_at = rules.expiry(body["expires_in_s"], self.clock())
         created = self.commands.create_for_devices(filters, cmd, params, bulk_id=bulk_id, created_by=actor,
-                                                   expires_at=rules.expiry(body["expires_in_s"], self.clock()))
-        outgoing = [rules.Outgoing(mqtt_id, cmd_id, cmd, params) for cmd_id, mqtt_id in created]
+                                                   expires_at=expires_at)
+        outgoing = [rules.Outgoing(mqtt_id, cmd_id, cmd, params, expires_at=expires_at) for cmd_id, mqtt_id in created]
         sent = rules.dispatch(self.publisher, self.commands, outgoing)
         return {"bulk_id": bulk_id, "count": len(created), "sent": len(sent)}
 
@@ -144,12 +155,19 @@ class CommandService:
         return row
 
     def start_rollout(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
-        """Create a rollout with one start_ota per target device, publish them: the rollout with sent."""
+        """Create a rollout with one start_ota per target device, publish them: the rollout with sent. An uploaded
+        firmware_id sends its pre-signed URL (it expires) and the server-computed sha256 and size."""
+        if "firmware_id" in body:
+            if self.firmware is None:
+                raise Invalid("Firmware uploads are not configured", {"json": {"firmware_id": ["Not available."]}})
+            source = self.firmware.rollout_source(body["firmware_id"])
+            body = {**body, **source, "fw_version": body.get("fw_version") or source["fw_version"]}
         filters = _device_filters(body, ("device_type", "device_type_id", "status"))
         params = rules.ota_params(body["fw_version"], body["url"], body["sha256"], body["size_bytes"])
-        rollout, targets = self.rollouts.create(body, params, filters, actor,
-                                                rules.expiry(body["expires_in_s"], self.clock()))
-        outgoing = [rules.Outgoing(mqtt_id, cmd_id, "start_ota", params) for cmd_id, mqtt_id in targets]
+        expires_at = rules.expiry(body["expires_in_s"], self.clock())
+        rollout, targets = self.rollouts.create(body, params, filters, actor, expires_at)
+        outgoing = [rules.Outgoing(mqtt_id, cmd_id, "start_ota", params, expires_at=expires_at)
+                    for cmd_id, mqtt_id in targets]
         sent = rules.dispatch(self.publisher, self.commands, outgoing)
         return {**with_summary(rollout), "sent": len(sent)}
 
@@ -191,7 +209,7 @@ class CommandService:
         mqtt_id, row = result
         view = self.config(device_id)
         if row is not None:
-            outgoing = rules.Outgoing(mqtt_id, row["cmd_id"], row["cmd"], row["params"])
+            outgoing = rules.Outgoing(mqtt_id, row["cmd_id"], row["cmd"], row["params"], expires_at=expires_at)
             rules.dispatch(self.publisher, self.commands, [outgoing])
             view["command"] = self.commands.get(row["cmd_id"])
         return view
