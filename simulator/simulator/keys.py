@@ -6,7 +6,6 @@ A real factory writes a random key into each meter and registers it; the simulat
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 LABEL = b"iothub-sim-command-key\n"
@@ -16,4 +15,4 @@ def device_key(seed: bytes | None, device_id: str) -> bytes | None:
     """The device's 32-byte command key, None when the fleet has no seed (it then rejects every command)."""
     if not seed:
         return None
-    return hmac.new(seed, LABEL + device_id.encode(), hashlib.sha256).digest()
+    return hmac.digest(seed, LABEL + device_id.encode(), "sha256")

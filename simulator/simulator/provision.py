@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg2
 import psycopg2.extras
 
+from iothub.command_keys import Kek, parse_kek
 from simulator import credentials
-from iothub.command_keys import parse_kek, wrap
 from simulator.keys import device_key
 from simulator.settings import Settings
 from simulator.values import type_for_index
@@ -65,7 +65,7 @@ def _known_types(cur) -> set[str]:
 
 
 def _store_keys(cur, s: Settings, device_ids: list[str], page_size: int) -> None:
-    kek = parse_kek(s.command_key_kek or "")
+    kek = Kek(parse_kek(s.command_key_kek or ""))
     for start in range(0, len(device_ids), page_size):
-        page = [(i, wrap(kek, i, device_key(s.command_key_seed, i))) for i in device_ids[start:start + page_size]]
+        page = [(i, kek.wrap(i, device_key(s.command_key_seed, i))) for i in device_ids[start:start + page_size]]
         psycopg2.extras.execute_values(cur, KEYS, page, template="(%s, %s::bytea)", page_size=page_size)

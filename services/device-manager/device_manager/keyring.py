@@ -23,7 +23,7 @@ class KekCipher:
     """KeyCipher over iothub.command_keys with the deployment's key-encryption key."""
 
     def __init__(self, kek_text: str):
-        self._kek = command_keys.parse_kek(kek_text)
+        self._kek = command_keys.Kek(command_keys.parse_kek(kek_text))
 
     def new_key(self) -> bytes:
         """32 random bytes."""
@@ -31,11 +31,11 @@ class KekCipher:
 
     def wrap(self, device_id: str, key: bytes) -> bytes:
         """Encrypt for storage."""
-        return command_keys.wrap(self._kek, device_id, key)
+        return self._kek.wrap(device_id, key)
 
     def unwrap(self, device_id: str, blob: bytes) -> bytes:
         """Decrypt a stored key (KeyWrapError when it does not belong to this KEK and device)."""
-        return command_keys.unwrap(self._kek, device_id, blob)
+        return self._kek.unwrap(device_id, blob)
 
 
 class HmacSigner:
