@@ -33,8 +33,8 @@ from device_manager.repositories.stats import StatsRepository
 from device_manager.repositories.subscriptions import SubscriptionRepository
 from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.subscriptions import target_errors
-from device_manager.service.credentials import CredentialService
 from device_manager.service.command_keys import CommandKeyService
+from device_manager.service.credentials import CredentialService
 from device_manager.service.dead_letters import DeadLetterService
 from device_manager.service.device_types import DeviceTypeService
 from device_manager.service.devices import DeviceService
