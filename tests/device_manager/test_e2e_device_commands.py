@@ -14,7 +14,6 @@ import os
 import threading
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
 from minio import Minio
 from paho.mqtt.enums import CallbackAPIVersion
@@ -155,7 +154,8 @@ def test_ota_with_a_corrupted_image_ends_failed_and_the_device_keeps_its_firmwar
 
 
 class CommandTap:
-    """Sees a device's commands and acks on the broker, and can publish as an attacker on its command topic."""
+    """Sees a device's commands and acks on the broker, and can publish on its command topic as an attacker who got
+    past the broker's ACLs (the harness's all-topics account): the signature is what still stops it."""
 
     def __init__(self, port: int, device_id: str):
         self.topic = f"iot/{device_id}/command"
@@ -163,7 +163,7 @@ class CommandTap:
         self.acks: list[dict] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:8]}")
+        self.client = test_mqtt.client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = lambda c, *_: c.subscribe([(self.topic, 2), (self.topic + "/ack", 2)])
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message

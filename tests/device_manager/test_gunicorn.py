@@ -28,7 +28,7 @@ def production_env(pg_dsn, mqtt_broker, amqp_url, tls_files, uid, **extra) -> di
             # The run's PostgreSQL trusts local connections; the password is there because production requires one.
             "DATABASE_URL": pg_dsn.replace("postgresql://postgres@", "postgresql://postgres:unchecked@"),
             "AMQP_URL": amqp_url, "MQTT_PORT": str(mqtt_broker.port), **test_mqtt.env(test_mqtt.COMMANDS),
-            "MQTT_ADMIN_PASSWORD": test_mqtt.ADMIN[1], "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "MQTT_ADMIN_PASSWORD": test_mqtt.ADMIN[1], "COMMAND_KEY_KEK": "33" * 32, "RATELIMIT_STORAGE_URI": REDIS_URL,
             "RATELIMIT_KEY_PREFIX": f"iothub-test-{uid}", "S3_ACCESS_KEY": "unused", "S3_SECRET_KEY": "unused",
             "LOG_LEVEL": "INFO", **tls_files.server_env(), **extra}
 
