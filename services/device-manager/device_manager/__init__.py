@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, request
 
 from device_manager import api as blueprints
-from device_manager import metrics
+from device_manager import console, metrics
 from device_manager.api import errors as api_errors
 from device_manager.api.errors import error_response
 from device_manager.api.smorest import IotApi
@@ -68,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(system_bp)
     blueprints.register(api)
     app.extensions["device_manager_api"] = api
+    console.init_app(app, settings.jwt_secret_key)  # the HTML transport at /console/, same process
     _bootstrap_admin(services)
     return app
 
@@ -102,7 +103,7 @@ def _flask_config(s: Settings) -> dict[str, Any]:
 
 def _require_json_body():
     """A request body on POST/PUT/PATCH must be JSON (415 otherwise); bodiless requests pass."""
-    if request.method not in _BODY_METHODS:
+    if request.method not in _BODY_METHODS or request.path.startswith("/console/"):  # console forms are HTML
         return None
     has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get("Transfer-Encoding", "")
     if has_body and not request.is_json:
