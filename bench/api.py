@@ -238,6 +238,7 @@ def run_wrk(base: str, token: str, paths: list[str], args, workdir: Path, cookie
     seconds = raw["duration_us"] / 1e6
     return {"requests": raw["requests"], "rps": raw["requests"] / seconds, "p50_ms": raw["p50_us"] / 1000,
             "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "mean_ms": raw["mean_us"] / 1000,
             "errors": errors, "error_detail": {k: raw[k] for k in ("connect", "read", "write", "status", "timeout")},
             "mb_per_s": raw["bytes"] / seconds / 1e6}
 

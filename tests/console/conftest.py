@@ -24,7 +24,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
     """Collector, rule engine and notifier, plus one simulated DC meter (answers commands, walks OTA)."""
     uid = uuid.uuid4().hex[:8]
@@ -50,13 +50,13 @@ def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
                 sim.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_app(make_app):  # noqa: F811
     """A device-manager app of its own (the login limit is per app)."""
     return make_app(LOGIN_RATE_LIMIT="1000 per minute")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_url(console_app):
     """The app served over HTTP on a free port, in a thread."""
     port = free_port()
@@ -67,7 +67,7 @@ def base_url(console_app):
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def people(console_app):
     """One user per role: role -> (email, password)."""
     from device_manager.auth.passwords import hash_password
@@ -82,7 +82,7 @@ def people(console_app):
     return made
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium (never a browser Playwright downloads)."""
     from playwright.sync_api import sync_playwright

@@ -25,6 +25,7 @@ def init_app(app: Flask, jwt_secret: str) -> None:
     app.config.update(SESSION_COOKIE_NAME="iothub_console", SESSION_COOKIE_SECURE=True,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+                      SESSION_REFRESH_EACH_REQUEST=False,  # 8 hours from sign-in, not from the last click
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600)
     csrf.init_app(app)
     bp = blueprint.build()
