@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/iothub-apt.stamp
-APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager wrk redis-server
+APT_PACKAGES := mosquitto victoria-metrics prometheus prometheus-alertmanager wrk redis-server chromium
 PACKAGES := -e libs/iothub -e services/collector -e services/rule-engine -e services/notifier \
             -e services/device-manager -e simulator
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/iothub
@@ -22,7 +22,8 @@ $(STAMP): requirements.txt requirements-dev.txt libs/iothub/pyproject.toml
 	$(BIN)/pip install -q --no-deps $(PACKAGES)
 	touch $(STAMP)
 
-# Debian packages the tests and the local stack use (Mosquitto binary, VictoriaMetrics, promtool, amtool).
+# Debian packages the tests and the local stack use (Mosquitto binary, VictoriaMetrics, promtool, amtool, Chromium
+# for the console browser tests).
 system-deps: $(APT_STAMP)
 
 $(APT_STAMP): Makefile

@@ -1,4 +1,5 @@
-"""Device-manager API under concurrent load: device list, device read and a one-day 1-minute telemetry aggregate.
+"""Device-manager API under concurrent load: device list, device read, a one-day 1-minute telemetry aggregate,
+and the console's fleet overview and devices list (bench.api_console).
 
 `python -m bench.api [--devices 100000] [--rows 10000000] [--keep-db NAME]` seeds its own database (bench.api_seed),
 serves the API with gunicorn (gthread workers) and drives each scenario with `wrk` (random URL per request from a
@@ -23,7 +24,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from bench import api_energy, api_seed
+from bench import api_console, api_energy, api_seed
 from bench.summary import percentiles
 from tests.support import infra, procs
 from tests.support.poll import wait_for
@@ -37,17 +38,19 @@ ADMIN = ("bench-admin@example.com", "bench-admin-password-1")
 LIST_FILTER = {"status": "active", "device_type": "power_meter_dc"}
 PAGE_SIZE = 50
 BARS_MS = {"healthz": None, "device_list": 100, "device_get": 100, "telemetry_1d_1m": 300,
-           api_energy.SCENARIO: api_energy.BAR_MS}
+           api_energy.SCENARIO: api_energy.BAR_MS, **dict.fromkeys(api_console.SCENARIOS, api_console.BAR_MS)}
 
 # wrk: a random path per request from a file; the summary goes out as one JSON line.
 WRK_LUA = """
 local paths = {}
 for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
 local token = os.getenv("BENCH_TOKEN")
+local cookie = os.getenv("BENCH_COOKIE")
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
 request = function()
   local headers = {}
   if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  if cookie and cookie ~= "" then headers["Cookie"] = cookie end
   return wrk.format("GET", paths[math.random(#paths)], headers)
 end
 done = function(summary, latency, requests)
@@ -73,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="concurrent HTTP connections")
     p.add_argument("--duration", type=int, default=20, help="seconds of load per scenario")
     p.add_argument("--sql-samples", type=int, default=200, help="in-process calls per scenario for the SQL floor")
-    p.add_argument("--scenarios", default=f"healthz,device_get,device_list,telemetry_1d_1m,{api_energy.SCENARIO}",
+    p.add_argument("--scenarios", default=f"healthz,device_get,device_list,telemetry_1d_1m,{api_energy.SCENARIO},"
+                                          f"{','.join(api_console.SCENARIOS)}",
                    help="comma-separated scenarios to load, in order")
     p.add_argument("--out", type=Path, default=None, help="JSON result (default bench/out/api-<ts>.json)")
     p.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
@@ -197,6 +201,7 @@ def build_targets(dsn: str, facts: dict, rng: random.Random) -> dict:
             "telemetry_1d_1m": [f"/api/v1/devices/{pk}/telemetry?{tel}" for pk, _ in hot],
             api_energy.SCENARIO: api_energy.paths(hot, facts["query_day"]),
         },
+        "console": api_console.paths(LIST_FILTER, matching),
     }
 
 
@@ -223,13 +228,13 @@ def check_responses(base: str, token: str, targets: dict) -> dict:
     return out
 
 
-def run_wrk(base: str, token: str, paths: list[str], args, workdir: Path) -> dict:
+def run_wrk(base: str, token: str, paths: list[str], args, workdir: Path, cookie: str = "") -> dict:
     """Closed-loop load: `connections` keep-alive connections, each sends its next request when the last returns."""
     paths_file = workdir / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     script = workdir / "random.lua"
     script.write_text(WRK_LUA)
-    env = {**os.environ, "BENCH_PATHS": str(paths_file), "BENCH_TOKEN": token}
+    env = {**os.environ, "BENCH_PATHS": str(paths_file), "BENCH_TOKEN": token, "BENCH_COOKIE": cookie}
     cmd = ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--timeout", "10s",
            "-s", str(script), base]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.duration + 60, check=True)
@@ -239,6 +244,7 @@ def run_wrk(base: str, token: str, paths: list[str], args, workdir: Path) -> dic
     seconds = raw["duration_us"] / 1e6
     return {"requests": raw["requests"], "rps": raw["requests"] / seconds, "p50_ms": raw["p50_us"] / 1000,
             "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "mean_ms": raw["mean_us"] / 1000,
             "errors": errors, "error_detail": {k: raw[k] for k in ("connect", "read", "write", "status", "timeout")},
             "mb_per_s": raw["bytes"] / seconds / 1e6}
 
@@ -372,6 +378,24 @@ def write_doc(report: dict, command: str) -> None:
     DOC.write_text(head + "\n".join(block) + tail)
 
 
+def load_scenarios(base: str, token: str, cookie: str, targets: dict, args, workdir: Path) -> dict:
+    """Run wrk on each chosen scenario in turn; the console ones carry the session cookie instead of the token."""
+    results = {}
+    log_path = workdir / "gunicorn.log"
+    for scenario in args.scenarios.split(","):
+        offset = log_path.stat().st_size
+        if scenario in api_console.SCENARIOS:
+            r = run_wrk(base, "", targets["console"][scenario], args, workdir, cookie=cookie)
+        else:
+            r = run_wrk(base, token if scenario != "healthz" else "", targets["paths"][scenario], args, workdir)
+        r["in_app"] = in_app_times(log_path, offset)
+        results[scenario] = r
+        print(f"  {scenario:16s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+              f"max {r['max_ms']:7.0f} ms  errors {r['errors']}  in-app p50 {r['in_app'].get('p50', 0):.1f} ms",
+              flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     """Seed (or reuse), serve, load each scenario, report."""
     args = parse_args(argv)
@@ -393,17 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         token = login(base)
         targets = build_targets(dsn, facts, rng)
         shapes = check_responses(base, token, targets)
+        cookie = api_console.sign_in(base, *ADMIN)
+        shapes.update(api_console.check(base, cookie, targets["console"], targets["matching"]))
         print(f"list filter matches {targets['matching']:,} devices ({targets['pages']} pages); shapes {shapes}")
-        results = {}
-        log_path = workdir / "gunicorn.log"
-        for scenario in args.scenarios.split(","):
-            offset = log_path.stat().st_size
-            r = run_wrk(base, token if scenario != "healthz" else "", targets["paths"][scenario], args, workdir)
-            r["in_app"] = in_app_times(log_path, offset)
-            results[scenario] = r
-            print(f"  {scenario:16s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
-                  f"max {r['max_ms']:7.0f} ms  errors {r['errors']}  in-app p50 {r['in_app'].get('p50', 0):.1f} ms",
-                  flush=True)
+        results = load_scenarios(base, token, cookie, targets, args, workdir)
         floor = sql_floor(dsn, targets, args.sql_samples, rng)
         plans = explain(dsn, targets)
     finally:

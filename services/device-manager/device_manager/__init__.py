@@ -11,7 +11,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from device_manager import api as blueprints
-from device_manager import metrics
+from device_manager import console, metrics
 from device_manager.api import errors as api_errors
 from device_manager.api.errors import error_response
 from device_manager.api.smorest import IotApi
@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(system_bp)
     blueprints.register(api)
     app.extensions["device_manager_api"] = api
+    console.init_app(app, settings.jwt_secret_key)  # the HTML transport at /console/, same process
     _bootstrap_admin(services)
     return app
 
@@ -111,6 +112,8 @@ def _flask_config(s: Settings) -> dict[str, Any]:
 def _require_json_body():
     """A request body on POST/PUT/PATCH must be JSON (415 otherwise); bodiless requests pass."""
     if request.method not in _BODY_METHODS or request.path in _RAW_BODY_PATHS:
+        return None
+    if request.path.startswith("/console/"):  # console forms are HTML
         return None
     has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get("Transfer-Encoding", "")
     if has_body and not request.is_json:

@@ -1,0 +1,124 @@
+"""The console against the real stack: the device-manager served over HTTP, the platform (collector stages,
+rule-engine, notifier), one simulated power meter, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.device_manager.conftest import PASSWORD, ROLES, dm_config, make_app  # noqa: F401  (shared fixtures)
+from tests.support.procs import free_port
+from tests.support.queues import purge_all
+from tests.support.services import running_platform, service
+
+pytestmark = pytest.mark.slow
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
+    """Collector, rule engine and notifier, plus one simulated DC meter (answers commands, walks OTA)."""
+    uid = uuid.uuid4().hex[:8]
+    logdir = tmp_path_factory.mktemp("console-stack")
+    env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1",
+           "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
+           "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3", "S3_ENDPOINT": f"127.0.0.1:{s3_server.port}",
+           "S3_ACCESS_KEY": "test", "S3_SECRET_KEY": "testtest", "S3_BUCKET": f"console-{uid}",
+           "WRITER_BATCH_WAIT": "0.05", "RULES_MIN_RELOAD_S": "0.2", "NOTIFY_POLL_INTERVAL": "0.1"}
+    prefix = f"con{uid}"
+    sim_args = ("--devices", "1", "--id-prefix", prefix, "--type-mix", "power_meter_dc:1",
+                "--connection-mode", "per-device", "--send-interval", "1", "--ota-step", "0.2", "--metrics-port", "0")
+    subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn],
+                   check=True, capture_output=True, timeout=60)
+    purge_all(amqp_url)
+    started: dict = {}
+    with running_platform(env, logdir, started):
+        sim = service("simulator", env, logdir, args=("run", *sim_args)).start(wait_healthy=False)
+        try:
+            yield {"device_id": f"{prefix}-000000", "dsn": pg_dsn}
+        finally:
+            with contextlib.suppress(Exception):
+                sim.stop()
+
+
+@pytest.fixture(scope="session")
+def console_app(make_app):  # noqa: F811
+    """A device-manager app of its own (the login limit is per app)."""
+    return make_app(LOGIN_RATE_LIMIT="1000 per minute")
+
+
+@pytest.fixture(scope="session")
+def base_url(console_app):
+    """The app served over HTTP on a free port, in a thread."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, console_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def people(console_app):
+    """One user per role: role -> (email, password)."""
+    from device_manager.auth.passwords import hash_password
+    from device_manager.repositories.users import UserRepository
+
+    repo = UserRepository(console_app.extensions["device_manager"].db)
+    made = {}
+    for role in ROLES:
+        email = f"console-{role}-{uuid.uuid4().hex[:6]}@example.test"
+        repo.create(email, hash_password(PASSWORD), role)
+        made[role] = (email, PASSWORD)
+    return made
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium (never a browser Playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed: run make system-deps"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def sign_in(browser, base_url, people):
+    """sign_in(role) -> a page signed in as that role (closed after the test)."""
+    contexts = []
+
+    def open_as(role: str):
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{base_url}/console/")
+        email, password = people[role]
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{base_url}/console/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def shoot(page, name: str) -> None:
+    """Save a screenshot for docs/console.md."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
