@@ -14,7 +14,8 @@ from iothub.settings import Env, SettingsError
 PRODUCTION = {
     "IOTHUB_ENV": "production", "DATABASE_URL": "postgresql://iothub:db-pw@db.internal:5432/iothub",
     "AMQP_URL": "amqp://iothub:mq-pw@mq.internal:5672/%2F", "MQTT_USERNAME": "svc", "MQTT_PASSWORD": "mqtt-pw",
-    "MQTT_ADMIN_PASSWORD": "mqtt-admin-pw", "COMMAND_KEY_KEK": "33" * 32, "JWT_SECRET_KEY": "k" * 40, "RATELIMIT_STORAGE_URI": "redis://redis.internal:6379/0",
+    "MQTT_ADMIN_PASSWORD": "mqtt-admin-pw", "COMMAND_KEY_KEK": "33" * 32, "JWT_SECRET_KEY": "k" * 40,
+    "RATELIMIT_STORAGE_URI": "redis://redis.internal:6379/0",
     "TLS_CERT_FILE": "/tls/tls.crt", "TLS_KEY_FILE": "/tls/tls.key", "S3_ACCESS_KEY": "s3-user",
     "S3_SECRET_KEY": "s3-pw",
 }
