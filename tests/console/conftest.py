@@ -1,10 +1,12 @@
-"""The console against the real stack: the device-manager served over HTTP, the platform (collector stages,
+"""The console against the real stack: the device-manager served over HTTPS, the platform (collector stages,
 rule-engine, notifier), one simulated power meter, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -14,7 +16,14 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.device_manager.conftest import PASSWORD, ROLES, dm_config, make_app  # noqa: F401  (shared fixtures)
+from tests.device_manager.conftest import (  # noqa: F401  (shared fixtures)
+    COMMAND_KEY_KEK,
+    PASSWORD,
+    ROLES,
+    dm_config,
+    make_app,
+)
+from tests.support import mqtt as test_mqtt
 from tests.support.procs import free_port
 from tests.support.queues import purge_all
 from tests.support.services import running_platform, service
@@ -33,12 +42,15 @@ def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
            "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
            "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3", "S3_ENDPOINT": f"127.0.0.1:{s3_server.port}",
            "S3_ACCESS_KEY": "test", "S3_SECRET_KEY": "testtest", "S3_BUCKET": f"console-{uid}",
-           "WRITER_BATCH_WAIT": "0.05", "RULES_MIN_RELOAD_S": "0.2", "NOTIFY_POLL_INTERVAL": "0.1"}
+           "WRITER_BATCH_WAIT": "0.05", "RULES_MIN_RELOAD_S": "0.2", "NOTIFY_POLL_INTERVAL": "0.1",
+           **test_mqtt.env(), "SIM_COMMAND_KEY_SEED": f"console-seed-{uid}", "COMMAND_KEY_KEK": COMMAND_KEY_KEK,
+           # The console's rollout form names an external image; tests/device_manager's e2e test downloads real ones.
+           "SIM_OTA_DOWNLOAD": "false"}
     prefix = f"con{uid}"
     sim_args = ("--devices", "1", "--id-prefix", prefix, "--type-mix", "power_meter_dc:1",
                 "--connection-mode", "per-device", "--send-interval", "1", "--ota-step", "0.2", "--metrics-port", "0")
     subprocess.run([sys.executable, "-m", "simulator", "provision", *sim_args, "--database-url", pg_dsn],
-                   check=True, capture_output=True, timeout=60)
+                   check=True, capture_output=True, timeout=60, env={**os.environ, **env})
     purge_all(amqp_url)
     started: dict = {}
     with running_platform(env, logdir, started):
@@ -57,14 +69,24 @@ def console_app(make_app):  # noqa: F811
 
 
 @pytest.fixture(scope="session")
-def base_url(console_app):
-    """The app served over HTTP on a free port, in a thread."""
+def base_url(console_app, tls_files):
+    """The app served over HTTPS (the run's CA) on a free port, in a thread."""
     port = free_port()
-    server = make_server("127.0.0.1", port, console_app, threaded=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(tls_files.cert, tls_files.key)
+    server = make_server("127.0.0.1", port, console_app, threaded=True, ssl_context=tls)
     thread = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = tls_files.ca  # the tests' own HTTP clients verify the server
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        if before is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = before
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +123,8 @@ def sign_in(browser, base_url, people):
     contexts = []
 
     def open_as(role: str):
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        # Chromium has no way to trust the run's CA here short of an NSS store; the server is ours, on loopback.
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, ignore_https_errors=True)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

@@ -13,28 +13,16 @@ from tests.console.conftest import shoot
 pytestmark = pytest.mark.slow
 
 
-def _keep_session_cookie(s: requests.Session):
-    """requests never sends a Secure cookie over plain HTTP; browsers do to loopback (a secure context), so keep
-    the console's cookie by hand, updated from every answer."""
-
-    def hook(response, *_args, **_kwargs):
-        found = re.search(r"iothub_console=([^;]*)", response.headers.get("Set-Cookie", ""))
-        if found:
-            s.headers["Cookie"] = f"iothub_console={found.group(1)}"
-            s.set_cookie_header = response.headers["Set-Cookie"]
-
-    return hook
-
-
 def _session(base_url: str, email: str, password: str) -> tuple[requests.Session, str]:
     """A signed-in HTTP session and its CSRF token, as a browser would get them."""
-    s = requests.Session()
-    s.hooks["response"].append(_keep_session_cookie(s))
+    s = requests.Session()  # over HTTPS, so it keeps the Secure session cookie as a browser does
+    s.headers["Referer"] = f"{base_url}/console/"  # a browser's same-origin form post names its page
     form = s.get(f"{base_url}/console/sign-in", timeout=10).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     r = s.post(f"{base_url}/console/sign-in", data={"email": email, "password": password, "csrf_token": token},
                allow_redirects=False, timeout=10)
     assert r.status_code == 303, r.text
+    s.set_cookie_header = r.headers["Set-Cookie"]
     page = s.get(f"{base_url}/console/devices", timeout=10).text
     return s, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
