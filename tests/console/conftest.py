@@ -23,6 +23,7 @@ from tests.device_manager.conftest import (  # noqa: F401  (shared fixtures)
     dm_config,
     make_app,
 )
+from tests.support import infra, procs
 from tests.support import mqtt as test_mqtt
 from tests.support.procs import free_port
 from tests.support.queues import purge_all
@@ -34,10 +35,27 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @pytest.fixture(scope="session")
-def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
+def console_servers(run_id, tmp_path_factory):
+    """A database, a vhost and a Mosquitto of the console's own: its platform runs for the whole session, and
+    would otherwise consume the other suites' partitions and topics and write into their tables."""
+    name = f"iothub_console_{run_id}"
+    dsn = infra.create_database(name)
+    amqp = infra.create_vhost(f"iothub-console-{run_id}")
+    broker = procs.mosquitto(tmp_path_factory.mktemp("console-mosquitto")).start()
+    try:
+        yield {"dsn": dsn, "amqp": amqp, "broker": broker}
+    finally:
+        broker.stop()
+        infra.delete_vhost(f"iothub-console-{run_id}")
+        infra.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def stack(console_servers, s3_server, tmp_path_factory):
     """Collector, rule engine and notifier, plus one simulated DC meter (answers commands, walks OTA)."""
     uid = uuid.uuid4().hex[:8]
     logdir = tmp_path_factory.mktemp("console-stack")
+    pg_dsn, amqp_url, mqtt_broker = console_servers["dsn"], console_servers["amqp"], console_servers["broker"]
     env = {"IOTHUB_ENV": "development", "DATABASE_URL": pg_dsn, "AMQP_URL": amqp_url, "MQTT_HOST": "127.0.0.1",
            "MQTT_PORT": str(mqtt_broker.port), "MQTT_CLIENT_ID": f"collector-{uid}", "HTTP_INGEST_ENABLED": "false",
            "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3", "S3_ENDPOINT": f"127.0.0.1:{s3_server.port}",
@@ -63,9 +81,15 @@ def stack(pg_dsn, amqp_url, mqtt_broker, s3_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def console_app(make_app):  # noqa: F811
-    """A device-manager app of its own (the login limit is per app)."""
-    return make_app(LOGIN_RATE_LIMIT="1000 per minute")
+def console_app(make_app, console_servers):  # noqa: F811
+    """A device-manager app of its own (the login limit is per app) on the console's servers."""
+    broker = console_servers["broker"]
+    return make_app(LOGIN_RATE_LIMIT="1000 per minute", database_url=console_servers["dsn"],
+                    amqp_url=console_servers["amqp"], mqtt_port=broker.port,
+                    device_ca_cert=str(broker.certs / "device-ca.crt"),
+                    device_ca_key=str(broker.certs / "device-ca.key"),
+                    device_ca_crl=str(broker.certs / "device-ca.crl"),
+                    mqtt_broker_pidfile=str(broker.workdir / "mosquitto.pid"))
 
 
 @pytest.fixture(scope="session")
