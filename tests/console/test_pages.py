@@ -123,3 +123,13 @@ def test_a_changed_role_ends_the_session(console_app):
     assert client.get("/console/rules/new").status_code == 200
     repo.update(made["id"], {"role": "viewer"})
     assert client.get("/console/rules/new").status_code == 302
+
+
+def test_sign_in_limit_counts_spacing_and_case_variants_of_one_email(make_app):
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/sign-in").text).group(1)
+    email = f"limit-{uuid.uuid4().hex[:8]}@example.com"
+    codes = [client.post("/console/sign-in", data={"email": variant, "password": "wrong", "csrf_token": token})
+             .status_code for variant in (email, f" {email}", email.upper() + "  ")]
+    assert codes == [401, 401, 429], codes

@@ -165,3 +165,30 @@ def test_provisioning_issues_credentials_with_the_device_single_and_bulk(client,
     assert "credentials" not in b
     assert c["credentials"]["password"] is None and c["credentials"]["certificate"].startswith("-----BEGIN")
     assert login(a["credentials"]).accepted and login(c["credentials"], cert=True).accepted
+
+
+@pytest.mark.parametrize("name", ["iothub-admin", "iothub-bridge", "iothub-anything"])
+def test_a_device_cannot_take_a_service_accounts_name(client, auth, device_type, name):
+    r = client.post("/api/v1/devices", headers=auth["operator"], json={
+        "device_id": name, "name": "x", "device_type_id": device_type["id"], "credentials": {"password": True}})
+    assert_error(r, 422)
+    assert "reserved" in r.get_json()["error"]["details"]["json"]["device_id"][0]
+    bulk = client.post("/api/v1/devices/bulk", headers=auth["operator"], json={"devices": [
+        {"device_id": f"ok-{name}", "name": "x", "device_type_id": device_type["id"]},
+        {"device_id": name, "name": "x", "device_type_id": device_type["id"]}]})
+    assert_error(bulk, 422)
+    assert list(bulk.get_json()["error"]["details"]["json"]["devices"]) == ["1"]
+    assert client.get(f"/api/v1/devices?device_id=ok-{name}", headers=auth["viewer"]).get_json()["total"] == 0
+
+
+def test_bulk_reissue_revokes_the_certificates_it_replaces(client, auth, device, login):
+    first = client.post(_path(device), headers=auth["operator"], json={"certificate": True}).get_json()
+    live = login(first, cert=True)
+    assert live.accepted
+    r = client.post("/api/v1/devices/credentials/bulk", headers=auth["operator"],
+                    json={"devices": [device["id"]], "certificate": True})
+    assert r.status_code == 201, r.get_json()
+    wait_for(lambda: live.disconnects, what="the replaced certificate's session dropped")
+    live.client.loop_stop()
+    assert not login(first, cert=True).accepted  # the CRL: refused at the TLS handshake
+    assert login(r.get_json()["items"][0], cert=True).accepted

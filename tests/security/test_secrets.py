@@ -110,3 +110,15 @@ def test_the_real_process_exits_non_zero_naming_the_variable(argv, name):
                           check=False)
     assert proc.returncode == 2, proc.stderr
     assert name.encode() in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_login_limit_must_be_shared_outside_development():
+    with pytest.raises(SettingsError, match="RATELIMIT_STORAGE_URI must be a Redis URL"):
+        load("device-manager", {**PRODUCTION, "RATELIMIT_STORAGE_URI": "memory://"})
+    assert load("device-manager", {**PRODUCTION, "RATELIMIT_STORAGE_URI": "rediss://r.internal:6380/0"})
+
+
+def test_the_http_ingest_asks_devices_for_their_token_outside_development():
+    assert load("collector", PRODUCTION).http_require_token is True
+    assert load("collector", {**PRODUCTION, "IOTHUB_ENV": "development"}).http_require_token is False
+    assert load("collector", {**PRODUCTION, "HTTP_REQUIRE_DEVICE_TOKEN": "false"}).http_require_token is False

@@ -21,6 +21,7 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 
 # Service accounts: username -> role; their passwords come from the environment (docs/security.md).
 SERVICE_ROLES = {"iothub-bridge": ROLE_BRIDGE, "iothub-commands": ROLE_COMMANDS, "iothub-admin": ROLE_ADMIN}
+SERVICE_PREFIX = "iothub-"  # reserved: no device_id may take a service account's name (or a future one's)
 PBKDF2_ITERATIONS = 101  # what mosquitto_ctrl and the plugin itself use for dynsec passwords
 
 
@@ -40,6 +41,12 @@ def roles(prefixes: tuple[str, ...] = ("",)) -> dict[str, list[dict]]:
     admin = [_acl("publishClientSend", control), _acl("publishClientReceive", control),
              _acl("subscribePattern", control)]
     return {ROLE_BRIDGE: bridge, ROLE_COMMANDS: commands, ROLE_ADMIN: admin}
+
+
+def is_service_account(name: str) -> bool:
+    """True for a name the broker's service accounts use or may use; a device registered under one could be given
+    that account's password through the credentials API."""
+    return name in SERVICE_ROLES or name.startswith(SERVICE_PREFIX)
 
 
 def device_role(device_id: str) -> str:

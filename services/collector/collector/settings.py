@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from iothub import topology
 from iothub.mqtt_tls import MqttAuth
 from iothub.settings import (
+    DEVELOPMENT,
     Env,
     host_ports,
     mqtt_fields,
@@ -101,7 +102,8 @@ def load(env: Env | None = None) -> Settings:
         publish_window=env.int("PUBLISH_WINDOW", 8),
         http_enabled=env.bool("HTTP_INGEST_ENABLED", True),
         http_port=env.int("HTTP_PORT", 8081),
-        http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", False),
+        # Outside development a device proves itself on the HTTP ingest as it must on MQTT (docs/security.md).
+        http_require_token=env.bool("HTTP_REQUIRE_DEVICE_TOKEN", env.environment != DEVELOPMENT),
         http_threads=env.int("HTTP_THREADS", 32),
         **tls_fields(env, required=False),  # checked by require_stage_secrets: only the edge serves HTTP
         stages=env.list("COLLECTOR_STAGES", "edge,sequencer,writers"),

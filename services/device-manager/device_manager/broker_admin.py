@@ -57,9 +57,12 @@ class DynsecBroker:
             raise Unavailable("DEVICE_CA_CRL_FILE is not set: certificate revocation cannot reach the broker")
         path = Path(self.crl_path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(crl_pem)
-        tmp.replace(path)
-        if self.pidfile:
-            os.kill(int(Path(self.pidfile).read_text().strip()), signal.SIGHUP)
-        else:  # Kubernetes: the broker's reload sidecar sees the Secret change (docs/security.md)
+        try:
+            tmp.write_bytes(crl_pem)
+            tmp.replace(path)
+            if self.pidfile:
+                os.kill(int(Path(self.pidfile).read_text().strip()), signal.SIGHUP)
+        except (OSError, ValueError) as exc:  # unwritable CRL, no pidfile, broker gone: the API answers 503
+            raise Unavailable(f"CRL not delivered to the broker: {exc}") from exc
+        if not self.pidfile:  # Kubernetes: the broker's reload sidecar sees the Secret change (docs/security.md)
             log.warning("CRL written; no MQTT_BROKER_PIDFILE, the deployment reloads the broker")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from iothub.command_keys import KeyWrapError, parse_kek
 from iothub.mqtt_tls import MqttAuth
 from iothub.settings import (
+    DEVELOPMENT,
     Env,
     SettingsError,
     mqtt_fields,
@@ -17,6 +18,7 @@ from iothub.settings import (
     tls_fields,
 )
 
+_SHARED_LIMIT_SCHEMES = ("redis://", "rediss://", "redis+sentinel://")
 COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
 
 
@@ -144,6 +146,9 @@ def _require_secrets(s: Settings) -> None:
     require_mqtt_secrets(s)  # the command publisher
     # The credentials adapter drives Dynamic Security as its own admin account (docs/security.md).
     require_secrets(s.environment, {"MQTT_ADMIN_PASSWORD": s.mqtt_admin_auth.password})
+    if s.environment != DEVELOPMENT and not s.ratelimit_storage_uri.startswith(_SHARED_LIMIT_SCHEMES):
+        raise SettingsError("RATELIMIT_STORAGE_URI must be a Redis URL outside development: a per-process count "
+                            "does not hold across workers and pods")
     if s.trusted_proxy_hops < 0:
         raise SettingsError("TRUSTED_PROXY_HOPS must be >= 0")
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from device_manager.service.errors import Conflict, Invalid, NotFound
+from iothub.broker_acl import is_service_account
 
 PASSWORD, CERTIFICATE = "password", "certificate"
 KINDS = (PASSWORD, CERTIFICATE)
@@ -151,15 +152,24 @@ class CredentialService:
         missing = [str(u) for u in device_uuids if u not in found]
         if missing:
             raise NotFound(f"Unknown devices: {', '.join(missing[:5])}")
-        return self._issue_many({d: self.store.credentials(d) for d in found.values()}, req)
+        for device_id in found.values():
+            _refuse_service_account(device_id)
+        present = {d: self.store.credentials(d) for d in found.values()}
+        self._revoke_replaced(present, req)
+        issued = self._issue_many(present, req)
+        for device_id, have in present.items():
+            if have:
+                self.broker.kick(device_id)  # sessions opened with the replaced credentials end now
+        return issued
 
     def rotate(self, device_uuid, req: Request) -> Issued:
         """Replace the named credentials: the old password stops working, the old certificate is revoked."""
         device_id = self._device(device_uuid)
         present = self.store.credentials(device_id)
+        # The old certificate goes first: a failure then leaves no second valid certificate behind, and a retry
+        # issues the new one.
+        self._revoke_replaced({device_id: present}, req)
         issued = self._issue_many({device_id: present}, req)[0]
-        if CERTIFICATE in req.kinds and CERTIFICATE in present:
-            self._revoke_certificate(device_id, present[CERTIFICATE])
         self.broker.kick(device_id)  # sessions opened with the old credentials end now
         return issued
 
@@ -170,14 +180,16 @@ class CredentialService:
         gone = [k for k in kinds if k in present]
         if not gone:
             raise NotFound("The device has no such credential")
-        if CERTIFICATE in gone:
-            self._revoke_certificate(device_id, present[CERTIFICATE])
+        # The broker account goes (or its sessions end) before the CRL is published, so a CRL that cannot reach
+        # the broker still leaves the device disconnected and a password login refused.
         if set(present) <= set(gone):
             self.broker.delete(device_id)
         else:
             if PASSWORD in gone:
                 self.broker.ensure({device_id: None})  # its certificate stays valid; the password does not
             self.broker.kick(device_id)
+        if CERTIFICATE in gone:
+            self._revoke_certificate(device_id, present[CERTIFICATE])
         self.store.remove(device_id, tuple(gone))
 
     def forget(self, device_uuid) -> None:
@@ -206,6 +218,12 @@ class CredentialService:
             self.store.save(issued.device_id, issued.credentials)
         return out
 
+    def _revoke_replaced(self, present: dict[str, dict[str, Credential]], req: Request) -> None:
+        """Revoke the certificates a request replaces (an unrevoked one would stay valid for its whole life)."""
+        for device_id, have in present.items():
+            if CERTIFICATE in req.kinds and CERTIFICATE in have:
+                self._revoke_certificate(device_id, have[CERTIFICATE])
+
     def _revoke_certificate(self, device_id: str, cred: Credential) -> None:
         self.broker.publish_crl(self.ca.crl(self.store.revoke_certificate(device_id, cred)))
 
@@ -213,4 +231,11 @@ class CredentialService:
         device_id = self.store.device_id(device_uuid)
         if device_id is None:
             raise NotFound("Device not found")
+        _refuse_service_account(device_id)
         return device_id
+
+
+def _refuse_service_account(device_id: str) -> None:
+    """A device named like a broker service account never gets broker credentials (they would be that account's)."""
+    if is_service_account(device_id):
+        raise Conflict(f"{device_id!r} is reserved for the broker's service accounts")

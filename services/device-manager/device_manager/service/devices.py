@@ -7,6 +7,9 @@ from typing import Any, Protocol
 from device_manager.service.errors import Invalid, NotFound
 from device_manager.service.ingest import new_ingest_token
 from device_manager.service.pagination import Page, PageRequest
+from iothub.broker_acl import SERVICE_PREFIX, is_service_account
+
+RESERVED = f"device_ids starting with {SERVICE_PREFIX!r} are reserved for the broker's service accounts"
 
 
 class DeviceStore(Protocol):
@@ -60,6 +63,8 @@ class DeviceService:
 
     def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Register one device (with its command key, when keys are issued)."""
+        if is_service_account(data["device_id"]):
+            raise Invalid(RESERVED, {"json": {"device_id": [RESERVED]}})
         return self._provisioned(self.devices.create_many([data]))[0]
 
     def create_many(self, devices: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,6 +72,9 @@ class DeviceService:
         if len(devices) > self.bulk_max:
             raise Invalid(f"At most {self.bulk_max} devices per request",
                           {"json": {"devices": [f"Longer than {self.bulk_max}."]}})
+        reserved = {i: {"device_id": [RESERVED]} for i, d in enumerate(devices) if is_service_account(d["device_id"])}
+        if reserved:
+            raise Invalid(RESERVED, {"json": {"devices": reserved}})
         items = self._provisioned(self.devices.create_many(devices))
         return {"count": len(items), "items": items}
 

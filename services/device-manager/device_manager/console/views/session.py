@@ -18,7 +18,8 @@ def _limit() -> str:
 
 
 def _key() -> str:
-    return f"console|{request.form.get('email', '').lower()}|{request.remote_addr}"
+    # The email as sign_in_post checks it, so spacing or case variants share one budget.
+    return f"console|{request.form.get('email', '').strip().lower()}|{request.remote_addr}"
 
 
 @bp.route("/sign-in", methods=["GET"])
