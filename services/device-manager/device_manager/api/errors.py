@@ -10,6 +10,7 @@ import psycopg2.errors
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from device_manager.http_status import status_of
 from device_manager.service import errors as domain
 from device_manager.service.errors import Unavailable
 
@@ -26,9 +27,7 @@ class Unauthorized(domain.DomainError):
     """Missing or unusable credentials (a transport concern: only the API's auth routes raise it)."""
 
 
-# Domain error -> (HTTP status, default code); a domain error's own code wins.
-_DOMAIN = {Unauthorized: (401, "unauthorized"), domain.NotFound: (404, "not_found"), domain.Conflict: (409, "conflict"),
-           domain.Invalid: (422, "validation_error"), domain.Forbidden: (403, "forbidden")}
+_AUTH = {Unauthorized: (401, "unauthorized")}  # beside the shared table (http_status); an error's own code wins
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
@@ -57,7 +56,7 @@ def _http(error: HTTPException):
 
 
 def _domain(error: domain.DomainError):
-    status, code = next((v for cls, v in _DOMAIN.items() if isinstance(error, cls)), (400, "bad_request"))
+    status, code = status_of(error, _AUTH)
     return error_response(status, error.code or code, error.message, error.details)
 
 

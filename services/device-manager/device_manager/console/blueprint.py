@@ -9,6 +9,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask_wtf.csrf import CSRFError
 
 from device_manager.console import data
+from device_manager.http_status import status_of
 from device_manager.service import errors as domain
 from device_manager.service.roles import Role, allows
 
@@ -95,12 +96,8 @@ def _fail(message: str, status: int, details=None):
     return render_template("console/error.html", message=message, details=details, status=status), status
 
 
-# Domain error -> HTTP status, as the JSON API maps them.
-_STATUS = {domain.NotFound: 404, domain.Conflict: 409, domain.Invalid: 422, domain.Forbidden: 403}
-
-
 def _domain_error(exc: domain.DomainError):
-    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    status = status_of(exc)[0]  # as the JSON API maps it
     return _fail(exc.message, status, exc.details)
 
 
