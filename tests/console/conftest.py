@@ -169,3 +169,12 @@ def shoot(page, name: str) -> None:
     """Save a screenshot for docs/console.md."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def find_device(page, device_id: str):
+    """Search the devices list for the device as an operator would; returns its row's link."""
+    page.click("nav >> text=Devices")
+    page.wait_for_load_state("load")  # htmx (a deferred script) listens to the search box only once loaded
+    with page.expect_response(lambda r: "/console/devices" in r.url and "q=" in r.url):
+        page.fill("input[name=q]", device_id)
+    return page.locator("#devices-table a", has_text=device_id)

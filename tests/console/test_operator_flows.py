@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.conftest import shoot
+from tests.console.conftest import find_device, shoot
 from tests.device_manager.ops_data import insert_dead_letter
 
 pytestmark = pytest.mark.slow
@@ -16,9 +16,7 @@ LIVE_S = 30_000  # ms: the device connects, reports, and the collector stores it
 
 
 def _open_device(page, device_id: str):
-    page.click("nav >> text=Devices")
-    page.fill("input[name=q]", device_id)
-    link = page.locator("#devices-table a", has_text=device_id)
+    link = find_device(page, device_id)
     expect(link).to_be_visible()
     link.click()
     expect(page.locator("[data-connection]")).to_have_text("online", timeout=LIVE_S)

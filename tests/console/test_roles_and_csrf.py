@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.console.conftest import shoot
+from tests.console.conftest import find_device, shoot
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +43,7 @@ def test_viewer_sees_no_write_controls(sign_in, stack):
     page = sign_in("viewer")
     expect(page.locator("[data-role]")).to_have_text("viewer")
     expect(page.locator("nav >> text=Users")).to_have_count(0)
-    page.click("nav >> text=Devices")
-    page.fill("input[name=q]", stack["device_id"])
-    page.locator("#devices-table a", has_text=stack["device_id"]).click()
+    find_device(page, stack["device_id"]).click()
     expect(page.locator("h1")).to_contain_text(stack["device_id"])
     expect(page.locator("button:has-text('Send command')")).to_have_count(0)
     expect(page.locator("input[name=device_ids]")).to_have_count(0)
