@@ -27,6 +27,7 @@ import requests
 from bench import api_console, api_energy, api_seed
 from bench.summary import percentiles
 from tests.support import infra, procs
+from tests.support import mqtt as test_mqtt
 from tests.support.poll import wait_for
 from tests.support.tls import make_tls_files
 
@@ -144,7 +145,9 @@ def start_api(dsn: str, mqtt_port: int, args, workdir: Path) -> tuple[subprocess
            "MQTT_CLIENT_ID": "bench-api", "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1],
            "JWT_ACCESS_TOKEN_MINUTES": "240", "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
            "DB_POOL_MAX": str(max(args.threads, 4)), "SERIES_BACKEND": "postgres", "LOG_LEVEL": "INFO",
-           "COMMAND_KEY_KEK": "44" * 32, **tls.server_env()}
+           "COMMAND_KEY_KEK": "44" * 32, **tls.server_env(),
+           # The broker speaks TLS only and knows the command publisher's and the credentials adapter's accounts.
+           **test_mqtt.env(test_mqtt.COMMANDS), "MQTT_ADMIN_PASSWORD": test_mqtt.ADMIN[1]}
     argv = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(DM_DIR / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", str(args.threads),
             "--worker-class", "gthread", "--backlog", "2048", "device_manager:create_app()"]

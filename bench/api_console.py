@@ -17,14 +17,14 @@ PAGE_SIZE = 25  # the console's default page
 
 
 def sign_in(base: str, email: str, password: str) -> str:
-    """The Cookie header of a signed-in console session (taken by hand: requests keeps Secure cookies off plain
-    HTTP, which loopback benchmarks use)."""
+    """The Cookie header of a signed-in console session (taken by hand, so wrk can send it too)."""
     s = requests.Session()
     form = s.get(base + "/console/sign-in", timeout=30)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     cookie = _cookie(form)
     resp = s.post(base + "/console/sign-in", data={"email": email, "password": password, "csrf_token": token},
-                  headers={"Cookie": cookie}, allow_redirects=False, timeout=30)
+                  headers={"Cookie": cookie, "Referer": base + "/console/sign-in"},  # a browser's same-origin post
+                  allow_redirects=False, timeout=30)
     if resp.status_code != 303:
         raise RuntimeError(f"console sign-in: {resp.status_code} {resp.text[:300]}")
     cookie = _cookie(resp)
