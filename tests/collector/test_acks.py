@@ -92,3 +92,24 @@ def _series(url: str, dev: str) -> list[int]:
     finally:
         if conn.is_open:
             conn.close()
+
+
+def test_queued_acknowledgements_leave_in_one_write_and_publishes_stay_apart():
+    from paho.mqtt.client import PUBACK, PUBLISH, PUBREC, CallbackAPIVersion
+
+    from collector.edge.mqtt_socket import BufferedClient
+
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id="join-acks")
+
+    def packet(command: int, body: bytes) -> dict:
+        return {"command": command, "mid": 1, "qos": 1, "pos": 0, "to_process": len(body), "packet": body,
+                "info": None}
+
+    publish = packet(PUBLISH | 2, b"P")
+    client._out_packet.extend([packet(PUBACK, b"\x40\x02\x00\x01"), packet(PUBACK, b"\x40\x02\x00\x02"),
+                               packet(PUBREC, b"\x50\x02\x00\x03"), publish, packet(PUBACK, b"\x40\x02\x00\x04")])
+    client._join_acks()
+    queued = list(client._out_packet)
+    assert [p["packet"] for p in queued] == [b"\x40\x02\x00\x01\x40\x02\x00\x02\x50\x02\x00\x03", b"P",
+                                             b"\x40\x02\x00\x04"]
+    assert queued[0]["to_process"] == 12 and queued[1] is publish

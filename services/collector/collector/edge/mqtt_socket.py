@@ -1,12 +1,15 @@
-"""A paho client whose socket reads in large chunks: paho reads each packet in 3-4 recv calls."""
+"""A paho client whose socket reads in large chunks (paho reads each packet in 3-4 recv calls) and whose
+acknowledgements leave in one write per batch (paho sends each packet on its own)."""
 
 from __future__ import annotations
 
 import ssl
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import PUBACK, PUBCOMP, PUBREC, PUBREL
 
 CHUNK = 256 * 1024
+ACKS = {PUBACK, PUBREC, PUBREL, PUBCOMP}
 
 
 class BufferedSocket:
@@ -61,3 +64,20 @@ class BufferedClient(mqtt.Client):
     def _create_socket(self):
         sock = super()._create_socket()
         return sock if self._transport == "websockets" else BufferedSocket(sock)
+
+    def _packet_write(self):
+        self._join_acks()
+        return super()._packet_write()
+
+    def _join_acks(self) -> None:
+        """Merge the unstarted acknowledgements at the head of the queue into one packet: over TLS every send is a
+        record of its own, and the bridge acks a whole settled batch at once (edge/mqtt_loop.py)."""
+        out, joined = self._out_packet, []
+        while out and (out[0]["command"] & 0xF0) in ACKS and out[0]["pos"] == 0:
+            joined.append(out.popleft())  # only this thread takes from the left; others append on the right
+        if len(joined) < 2:
+            out.extendleft(reversed(joined))
+            return
+        blob = b"".join(bytes(p["packet"]) for p in joined)
+        out.appendleft({"command": PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(blob), "packet": blob,
+                        "info": None})
