@@ -58,6 +58,12 @@ def pages(page: Page, req: PageRequest) -> dict[str, Any]:
             "next": link(req.page + 1) if req.page < last else None}
 
 
+def list_page(full: str, table: str, target: str, page: Page, req: PageRequest, **context: Any) -> str:
+    """A list page, or only its table when htmx swaps that element (`HX-Target`), with its pagination."""
+    template = table if request.headers.get("HX-Target") == target else full
+    return render_template(template, page=page, pg=pages(page, req), **context)
+
+
 def done(message: str, fragment: str | None = None, **context: Any):
     """The answer to a successful action: htmx gets the fragment and a toast, a plain form post a redirect back."""
     if is_htmx():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import requires
@@ -20,9 +20,8 @@ def index():
     args.setdefault("page_size", 25)
     req = data.page_request(CommandListArgs, args)
     page = data.commands(req)
-    template = "console/_commands_table.html" if request.headers.get("HX-Target") == "commands-table" \
-        else "console/commands.html"
-    return render_template(template, page=page, pg=forms.pages(page, req), args=args)
+    return forms.list_page("console/commands.html", "console/_commands_table.html", "commands-table",
+                           page, req, args=args)
 
 
 @bp.route("/commands/<uuid:cmd_id>")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import actor, requires
@@ -21,9 +21,8 @@ def index():
     args.setdefault("page_size", 25)
     req = data.page_request(DeadLetterListArgs, args)
     page = data.dead_letters(req)
-    template = "console/_dead_letters_table.html" if request.headers.get("HX-Target") == "dead-letters-table" \
-        else "console/dead_letters.html"
-    return render_template(template, page=page, pg=forms.pages(page, req), args=args)
+    return forms.list_page("console/dead_letters.html", "console/_dead_letters_table.html", "dead-letters-table",
+                           page, req, args=args)
 
 
 @bp.route("/dead-letters/<uuid:dl_id>/<any(replay, discard):action>", methods=["POST"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, request
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import actor, requires
@@ -24,10 +24,9 @@ def index():
     args.setdefault("page_size", 25)
     req = data.page_request(DeviceListArgs, args)
     page = data.devices(req)
-    template = "console/_devices_table.html" if request.headers.get("HX-Target") == "devices-table" \
-        else "console/devices.html"
-    return render_template(template, page=page, pg=forms.pages(page, req), args=args,
-                           types=cached("device_types", TYPES_TTL_S, data.device_type_names), commands=COMMANDS)
+    return forms.list_page("console/devices.html", "console/_devices_table.html", "devices-table",
+                           page, req, args=args, types=cached("device_types", TYPES_TTL_S, data.device_type_names),
+                           commands=COMMANDS)
 
 
 @bp.route("/devices/bulk-command", methods=["POST"])

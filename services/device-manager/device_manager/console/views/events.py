@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, request
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import actor, requires
@@ -22,9 +22,7 @@ def index():
     args.setdefault("page_size", 25)
     req = data.page_request(EventListArgs, args)
     page = data.events(req)
-    template = "console/_events_table.html" if request.headers.get("HX-Target") == "events-table" \
-        else "console/events.html"
-    return render_template(template, page=page, pg=forms.pages(page, req), args=args)
+    return forms.list_page("console/events.html", "console/_events_table.html", "events-table", page, req, args=args)
 
 
 @bp.route("/events/<uuid:event_id>/acknowledge", methods=["POST"])

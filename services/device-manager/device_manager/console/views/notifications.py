@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import actor, requires
@@ -24,10 +24,8 @@ def index():
     args.setdefault("page_size", 25)
     req = data.page_request(NotificationListArgs, args)
     page = data.notifications(req)
-    template = "console/_notifications_table.html" if request.headers.get("HX-Target") == "notifications-table" \
-        else "console/notifications.html"
-    return render_template(template, subs=data.subscriptions(subs_req).items, page=page,
-                           pg=forms.pages(page, req), channels=CHANNELS, severities=SEVERITIES)
+    return forms.list_page("console/notifications.html", "console/_notifications_table.html", "notifications-table",
+                           page, req, subs=data.subscriptions(subs_req).items, channels=CHANNELS, severities=SEVERITIES)
 
 
 @bp.route("/notifications/<uuid:notification_id>")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, request, url_for
 
 from device_manager.console import data, forms
 from device_manager.console.blueprint import actor, is_htmx, requires
@@ -23,9 +23,7 @@ def index():
     req = data.page_request(RolloutListArgs, args)
     page = data.rollouts(req)
     types = cached("device_types", TYPES_TTL_S, data.device_type_names)
-    template = "console/_rollouts_table.html" if request.headers.get("HX-Target") == "rollouts-table" \
-        else "console/ota.html"
-    return render_template(template, page=page, pg=forms.pages(page, req), types=types)
+    return forms.list_page("console/ota.html", "console/_rollouts_table.html", "rollouts-table", page, req, types=types)
 
 
 @bp.route("/ota", methods=["POST"])
@@ -52,6 +50,5 @@ def show(rollout_id):
     req = data.page_request(OtaStateListArgs, args)
     rollout = data.rollout(rollout_id)
     page = data.rollout_states(rollout_id, req)
-    template = "console/_rollout_progress.html" if request.headers.get("HX-Target") == "rollout-progress" \
-        else "console/rollout.html"
-    return render_template(template, r=rollout, page=page, pg=forms.pages(page, req))
+    return forms.list_page("console/rollout.html", "console/_rollout_progress.html", "rollout-progress",
+                           page, req, r=rollout)
