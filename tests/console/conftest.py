@@ -18,8 +18,7 @@ from werkzeug.serving import make_server
 
 from tests.device_manager.conftest import (  # noqa: F401  (shared fixtures)
     COMMAND_KEY_KEK,
-    PASSWORD,
-    ROLES,
+    create_role_users,
     dm_config,
     make_app,
 )
@@ -116,16 +115,8 @@ def base_url(console_app, tls_files):
 @pytest.fixture(scope="session")
 def people(console_app):
     """One user per role: role -> (email, password)."""
-    from device_manager.auth.passwords import hash_password
-    from device_manager.repositories.users import UserRepository
-
-    repo = UserRepository(console_app.extensions["device_manager"].db)
-    made = {}
-    for role in ROLES:
-        email = f"console-{role}-{uuid.uuid4().hex[:6]}@example.test"
-        repo.create(email, hash_password(PASSWORD), role)
-        made[role] = (email, PASSWORD)
-    return made
+    return {role: (u["email"], u["password"])
+            for role, u in create_role_users(console_app, prefix="console-").items()}
 
 
 @pytest.fixture(scope="session")

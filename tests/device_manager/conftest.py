@@ -74,18 +74,23 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
-def users(app):
-    """One user per role, created directly in the database: role -> {id, email, role, password}."""
+def create_role_users(app, prefix: str = "") -> dict[str, dict]:
+    """One user per role, created directly in the app's database: role -> {id, email, role, password}."""
     from device_manager.auth.passwords import hash_password
     from device_manager.repositories.users import UserRepository
 
     repo = UserRepository(app.extensions["device_manager"].db)
     made = {}
     for role in ROLES:
-        email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
+        email = f"{prefix}{role}-{uuid.uuid4().hex[:8]}@example.test"
         made[role] = {**repo.create(email, hash_password(PASSWORD), role), "password": PASSWORD}
     return made
+
+
+@pytest.fixture(scope="session")
+def users(app):
+    """One user per role, created directly in the database: role -> {id, email, role, password}."""
+    return create_role_users(app)
 
 
 @pytest.fixture(scope="session")
