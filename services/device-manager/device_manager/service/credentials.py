@@ -219,10 +219,16 @@ class CredentialService:
         return out
 
     def _revoke_replaced(self, present: dict[str, dict[str, Credential]], req: Request) -> None:
-        """Revoke the certificates a request replaces (an unrevoked one would stay valid for its whole life)."""
+        """Revoke the certificates a request replaces (an unrevoked one would stay valid for its whole life): the
+        revocations are recorded one by one, and the broker gets one CRL with all of them."""
+        if CERTIFICATE not in req.kinds:
+            return
+        serials = None
         for device_id, have in present.items():
-            if CERTIFICATE in req.kinds and CERTIFICATE in have:
-                self._revoke_certificate(device_id, have[CERTIFICATE])
+            if CERTIFICATE in have:
+                serials = self.store.revoke_certificate(device_id, have[CERTIFICATE])  # every revoked serial so far
+        if serials is not None:
+            self.broker.publish_crl(self.ca.crl(serials))
 
     def _revoke_certificate(self, device_id: str, cred: Credential) -> None:
         self.broker.publish_crl(self.ca.crl(self.store.revoke_certificate(device_id, cred)))
