@@ -77,7 +77,7 @@ class DeviceRepository:
 
     def get(self, row_id) -> dict[str, Any] | None:
         """One device by its UUID."""
-        with self.db.transaction(dict_rows=True) as cur:
+        with self.db.read(dict_rows=True) as cur:
             cur.execute(f"SELECT {COLUMNS} FROM {FROM} WHERE d.id = %s", (row_id,))  # noqa: S608
             return cur.fetchone()
 

@@ -108,7 +108,7 @@ class TokenBlocklist:
             uid = uuid.UUID(str(user_id))  # compare as uuid so the primary key serves the lookup
         except ValueError:
             return False
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT EXISTS (SELECT 1 FROM token_blocklist WHERE jti = %s), "
                         "(SELECT role FROM users WHERE id = %s AND is_active)", (jti, uid))
             revoked, current_role = cur.fetchone()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 RESOLUTIONS = ("hour", "day", "month")
 UNITS = {"Wh": 1.0, "kWh": 1000.0}
@@ -21,9 +22,9 @@ class EnergyQueryError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Sums:
-    """Energy in Wh (VAh, varh) and the sample-backed seconds of one period or range."""
+class Sums(NamedTuple):
+    """Energy in Wh (VAh, varh) and the sample-backed seconds of one period or range (a tuple: a month by hour builds
+    720 of them per request, and a frozen dataclass's __init__ cost three times as much)."""
 
     consumed: float = 0.0
     regenerated: float = 0.0
@@ -62,32 +63,44 @@ def bounds(start: datetime | None, end: datetime | None, resolution: str,
             raise EnergyQueryError(name, "must be a whole UTC hour")
     if start >= end:
         raise EnergyQueryError("start", "must be before end")
-    count, t = 0, period_start(start, resolution)
-    while t < end:
-        count, t = count + 1, next_period(t, resolution)
-        if count > MAX_PERIODS:
-            raise EnergyQueryError("end", f"more than {MAX_PERIODS} periods; use a coarser resolution")
+    if _count(start, end, resolution) > MAX_PERIODS:
+        raise EnergyQueryError("end", f"more than {MAX_PERIODS} periods; use a coarser resolution")
     return start, end
+
+
+def _count(start: datetime, end: datetime, resolution: str) -> int:
+    """How many periods of the resolution [start, end) touches (arithmetic: a range may span a century of hours)."""
+    first, last = period_start(start, resolution), period_start(end - HOUR, resolution)
+    if resolution == "hour":
+        return int((last - first) / HOUR) + 1
+    if resolution == "day":
+        return (last - first).days + 1
+    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def report(sums: dict[datetime, Sums], start: datetime, end: datetime, resolution: str, unit: str,
            devices: int) -> dict:
     """Every period of the range (empty ones too), scaled to the unit, with coverage per device-second."""
     scale, empty = UNITS[unit], Sums()
-    intervals = []
-    t = period_start(start, resolution)
+    intervals = [_interval(lo, hi, sums.get(key, empty), scale, span_s * devices)
+                 for key, lo, hi, span_s in _periods(start, end, resolution)]
+    total = Sums(*(sum(column) for column in zip(*sums.values(), strict=True))) if sums else empty
+    return {"start": start, "end": end, "resolution": resolution, "unit": unit, "units": units_of(unit),
+            "devices": devices, "total": _interval(start, end, total, scale, (end - start).total_seconds() * devices),
+            "intervals": intervals}
+
+
+@functools.lru_cache(maxsize=32)  # at most 10,000 periods each: a few MB in the worst case
+def _periods(start: datetime, end: datetime, resolution: str) -> tuple[tuple[datetime, datetime, datetime, float], ...]:
+    """(period key, clipped start, clipped end, seconds) of each period; dashboards ask for the same ranges again."""
+    out, t = [], period_start(start, resolution)
     while t < end:
         nxt = next_period(t, resolution)
         lo, hi = max(t, start), min(nxt, end)
-        got = sums.get(t, empty)
-        intervals.append({"start": lo, "end": hi, **_scaled(got, scale, (hi - lo).total_seconds() * devices)})
+        out.append((t, lo, hi, (hi - lo).total_seconds()))
         t = nxt
     # Periods outside [start, end) are never asked for (bounds() keeps start and end on whole hours).
-    total = Sums(*(sum(column) for column in zip(*(_tuple(s) for s in sums.values()), strict=True))) if sums \
-        else empty
-    return {"start": start, "end": end, "resolution": resolution, "unit": unit, "units": units_of(unit),
-            "devices": devices, "total": _scaled(total, scale, (end - start).total_seconds() * devices),
-            "intervals": intervals}
+    return tuple(out)
 
 
 def units_of(unit: str) -> dict[str, str]:
@@ -104,12 +117,9 @@ def register(sums: Sums, unit: str) -> dict:
             "apparent": sums.apparent / scale, "reactive": sums.reactive / scale}
 
 
-def _tuple(s: Sums) -> tuple[float, ...]:
-    return s.consumed, s.regenerated, s.apparent, s.reactive, s.covered_s
-
-
-def _scaled(s: Sums, scale: float, span_s: float) -> dict:
-    return {"consumed": s.consumed / scale, "regenerated": s.regenerated / scale,
+def _interval(lo: datetime, hi: datetime, s: Sums, scale: float, span_s: float) -> dict:
+    """A period's (or the range's) bounds and amounts in the unit, one dict per period: a month by hour has 720."""
+    return {"start": lo, "end": hi, "consumed": s.consumed / scale, "regenerated": s.regenerated / scale,
             "net": (s.consumed - s.regenerated) / scale, "apparent": s.apparent / scale,
             "reactive": s.reactive / scale, "covered_s": s.covered_s,
-            "coverage": min(1.0, s.covered_s / span_s) if span_s > 0 else 0.0}
+            "coverage": (1.0 if s.covered_s >= span_s else s.covered_s / span_s) if span_s > 0 else 0.0}
