@@ -1,13 +1,15 @@
 """Certificate revocation reaching a broker by itself: the device manager serves the device CA's CRL (public,
 ETag/304) and the CRL sync (python -m iothub.crl_sync, a real process) installs it for a real Mosquitto; a CRL the
-device CA did not sign, or an older one, is never installed."""
+device CA did not sign, garbage, an older or an expired one is never installed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 
 import pytest
+import requests
 from cryptography import x509
 from werkzeug.wrappers import Request, Response
 
@@ -55,13 +57,20 @@ def sync(crl_broker, tls_files, tmp_path):
                "CRL_SYNC_TLS_CA": tls_files.ca, "DEVICE_CA_CERT_FILE": str(crl_broker.certs / "device-ca.crt"),
                "CRL_SYNC_INTERVAL_S": "0.2", "CRL_SYNC_MAX_BACKOFF_S": "0.4",
                "MQTT_BROKER_PIDFILE": str(crl_broker.workdir / "mosquitto.pid")}
-        proc = ServiceProcess(f"crl-sync-{len(started)}", [sys.executable, "-m", "iothub.crl_sync"], env, tmp_path)
-        started.append(proc.start(wait_healthy=False))
+        port = procs.free_port()
+        env["CRL_SYNC_HEALTH_PORT"] = str(port)
+        proc = ServiceProcess(f"crl-sync-{len(started)}", [sys.executable, "-m", "iothub.crl_sync"], env, tmp_path,
+                              metrics_port=port)
+        started.append(proc.start())  # waits for its /healthz
         return proc
 
     yield start
     for proc in started:
         proc.stop()
+
+
+def _ready(proc: ServiceProcess) -> int:
+    return requests.get(f"http://127.0.0.1:{proc.metrics_port}/readyz", timeout=2).status_code
 
 
 def _cert_probe(broker, issued: dict, directory, probes) -> Probe:
@@ -92,6 +101,7 @@ def test_a_revoked_certificate_is_refused_at_the_handshake_once_synced(pull_app,
         assert r.status_code == 201, r.get_json()
         issued[name] = (dev, r.get_json())
     proc = sync(served + CRL_PATH, crl_broker.workdir / "crl" / "device-ca.crl")
+    wait_for(lambda: _ready(proc) == 200, what="the first sync")
     assert _cert_probe(crl_broker, issued["revoked"][1], tmp_path, probes).accepted
     revoked = issued["revoked"][0]
     assert client.delete(f"/api/v1/devices/{revoked['id']}/credentials?kind=certificate",
@@ -127,7 +137,7 @@ def test_only_a_newer_crl_signed_by_the_device_ca_is_installed(sync, crl_broker,
     with serve_https(_crl_server(state), tls_files) as url:
         proc = sync(url, target)
         wait_for(lambda: "not signed by the device CA" in proc.log_tail(), what="the impostor's CRL refused")
-        assert target.read_bytes() == first
+        assert target.read_bytes() == first and _ready(proc) == 503
         state["pem"] = b"not a CRL at all"
         wait_for(lambda: "not a PEM CRL" in proc.log_tail(), what="garbage refused")
         newer = device_ca.crl([12345], number=5)
@@ -138,6 +148,9 @@ def test_only_a_newer_crl_signed_by_the_device_ca_is_installed(sync, crl_broker,
         assert proc.log_tail(20000).count("broker signalled to reread the CRL") == 1  # 304s: no more SIGHUPs
         state["pem"] = device_ca.crl([], number=4)  # a replayed older CRL would un-revoke 12345
         wait_for(lambda: "older than the installed one" in proc.log_tail(), what="the older CRL refused")
+        expired = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+        state["pem"] = device_ca.crl([12345], days=1, number=9, this_update=expired)  # the broker would refuse all
+        wait_for(lambda: "expired at" in proc.log_tail(), what="the expired CRL refused")
         assert target.read_bytes() == newer
         assert proc.stop() == 0
 

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 
-from iothub import logs
+from iothub import health, logs
 from iothub.crl_sync import settings as settings_module
 from iothub.crl_sync.loop import CrlSync
 from iothub.settings import load_or_exit
@@ -21,9 +21,12 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    syncer = CrlSync(settings)
+    if settings.health_port:
+        health.serve(settings.health_port, {"synced": syncer.synced.is_set})
     log.info("CRL sync started", extra={"url": settings.url, "crl_file": settings.crl_file,
                                         "interval_s": settings.interval_s})
-    CrlSync(settings).run(stop)
+    syncer.run(stop)
     log.info("CRL sync stopped")
     return 0
 

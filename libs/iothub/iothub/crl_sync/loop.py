@@ -34,6 +34,7 @@ class CrlSync:
         self.tls = ssl.create_default_context(cafile=settings.tls_ca)
         self.etag: str | None = None
         self.reload_pending = False  # installed, but the broker has not been signalled yet
+        self.synced = threading.Event()  # the last poll succeeded (readiness)
 
     def fetch(self) -> bytes | None:
         """The served CRL, None when it is the one we fetched last (304)."""
@@ -89,12 +90,15 @@ class CrlSync:
             try:
                 self.step()
                 failures = 0
+                self.synced.set()
             except (FetchError, Refused, broker.BrokerNotFound, OSError) as exc:
                 failures += 1
+                self.synced.clear()
                 log.warning("CRL not synced", extra={"error": str(exc), "kind": type(exc).__name__,
                                                      "failures": failures})
             except Exception:  # a bug must not stop revocations reaching the broker for good: retry
                 failures += 1
+                self.synced.clear()
                 log.exception("CRL sync failed", extra={"failures": failures})
             delay = self.s.interval_s if not failures else min(self.s.interval_s * 2 ** failures,
                                                                self.s.max_backoff_s)

@@ -23,6 +23,7 @@ class Settings:
     timeout_s: float  # per request
     broker_pidfile: str | None  # the broker's pid; else the one process named broker_process (shared PID namespace)
     broker_process: str
+    health_port: int  # /healthz (alive) and /readyz (the last poll succeeded); 0: none
 
 
 def load(env: Env | None = None) -> Settings:
@@ -40,6 +41,7 @@ def load(env: Env | None = None) -> Settings:
         timeout_s=env.float("CRL_SYNC_TIMEOUT_S", 5.0),
         broker_pidfile=env.optional("MQTT_BROKER_PIDFILE"),
         broker_process=env.str("MQTT_BROKER_PROCESS", "mosquitto"),
+        health_port=env.int("CRL_SYNC_HEALTH_PORT", 9150),
     )
     scheme = urlsplit(settings.url).scheme
     if scheme not in ("https", "http") or (scheme == "http" and settings.environment != DEVELOPMENT):

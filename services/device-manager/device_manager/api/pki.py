@@ -17,12 +17,11 @@ PEM = "application/x-pem-file"
 _ETAG = {"ETag": {"description": "Strong validator of this CRL", "schema": {"type": "string"}}}
 _DOC = {
     "security": [],
-    "parameters": [{"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
-                    "description": "The ETag of the CRL the caller has: 304 while it is still current"}],
     "responses": {
         "200": {"description": "The device CA's CRL (PEM), listing every revoked device certificate",
                 "headers": _ETAG, "content": {PEM: {"schema": {"type": "string"}}}},
-        "304": {"description": "The caller's CRL is current", "headers": _ETAG},
+        "304": {"description": "If-None-Match named the current ETag: the caller's CRL is current",
+                "headers": _ETAG},
         **error_responses(r404="No device CA is configured"),
     },
 }
