@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -177,3 +178,53 @@ def test_the_crl_endpoint_is_public_conditional_and_the_same_on_every_replica(pu
     after = client.get(CRL_PATH, headers={"If-None-Match": f'"{etag}"'})  # at once: no cache to expire
     assert after.status_code == 200 and after.get_etag()[0] != etag
     assert x509.load_pem_x509_crl(after.data).get_revoked_certificate_by_serial_number(serial) is not None
+
+
+def test_the_distribution_and_the_sync_refuse_settings_that_would_lose_revocations():
+    from device_manager.settings import load as load_dm
+    from iothub.crl_sync.settings import load as load_sync
+    from iothub.settings import Env, SettingsError
+
+    dev = {"IOTHUB_ENV": "development", "TLS_MODE": "off", "COMMAND_KEY_KEK": "33" * 32}
+    assert load_dm(Env(dev)).device_ca_crl_distribution == "pull"  # no CRL file, no pidfile needed
+    with pytest.raises(SettingsError, match="DEVICE_CA_CRL_FILE"):
+        load_dm(Env({**dev, "DEVICE_CA_CRL_DISTRIBUTION": "file"}))
+    with pytest.raises(SettingsError, match="pull or file"):
+        load_dm(Env({**dev, "DEVICE_CA_CRL_DISTRIBUTION": "push"}))
+    sync = {"CRL_SYNC_URL": "http://device-manager:8080/api/v1/pki/device-ca.crl", "CRL_SYNC_FILE": "/x.crl",
+            "DEVICE_CA_CERT_FILE": "/ca.crt"}
+    assert load_sync(Env({**sync, "IOTHUB_ENV": "development"})).interval_s == 2.0
+    with pytest.raises(SettingsError, match="https"):  # a CRL's signature is checked, but not its freshness
+        load_sync(Env(sync))
+    with pytest.raises(SettingsError, match="CRL_SYNC_INTERVAL_S"):
+        load_sync(Env({**sync, "IOTHUB_ENV": "development", "CRL_SYNC_INTERVAL_S": "0"}))
+
+
+def test_without_a_pidfile_the_broker_is_the_one_process_of_its_name(tmp_path, uid):
+    import shutil
+    import signal
+    import subprocess
+
+    from iothub.crl_sync import broker
+
+    name = f"brk{uid}"[:15]  # /proc/PID/comm keeps 15 characters
+    binary = tmp_path / name
+    shutil.copy(shutil.which("sleep"), binary)
+    proc = subprocess.Popen([str(binary), "60"])
+    other = subprocess.Popen([str(binary), "60"])
+    try:  # until exec, a child still carries our name
+        wait_for(lambda: all(Path(f"/proc/{p.pid}/comm").read_text().strip() == name for p in (proc, other)),
+                 what="both children exec'd")
+        with pytest.raises(broker.BrokerNotFound, match="2 processes"):  # not ours to guess: signal none
+            broker.reload(None, name)
+        other.kill()
+        other.wait()
+        assert broker.find_pid(None, name) == proc.pid
+        assert broker.reload(None, name) == proc.pid
+        assert proc.wait(10) == -signal.SIGHUP  # sleep has no handler: SIGHUP ends it, so it was delivered
+        with pytest.raises(broker.BrokerNotFound, match="0 processes"):
+            broker.find_pid(None, name)
+    finally:
+        for p in (proc, other):
+            p.kill()
+            p.wait()

@@ -29,7 +29,6 @@ class Crl:
 
     pem: bytes
     etag: str  # sha256 of the PEM, unquoted
-    number: int
 
 
 class RevocationStore(Protocol):
@@ -73,6 +72,6 @@ class CrlService:
         rows = self.store.revocations()
         newest = max((r.revoked_at for r in rows), default=None)
         pem = self.ca.signed_crl({r.serial: r.revoked_at for r in rows}, number=len(rows), this_update=newest)
-        crl = Crl(pem, hashlib.sha256(pem).hexdigest(), len(rows))
+        crl = Crl(pem, hashlib.sha256(pem).hexdigest())
         self._cached = ((len(rows), newest), crl)
         return crl
