@@ -72,7 +72,7 @@ done
 "$BIN/python" -m iothub.devcerts "$CERTS"
 export TLS_CERT_FILE=$CERTS/server.crt TLS_KEY_FILE=$CERTS/server.key  # HTTPS of the API and the HTTP ingest
 export MQTT_TLS_CA=$CERTS/ca.crt DEVICE_CA_CERT_FILE=$CERTS/device-ca.crt DEVICE_CA_KEY_FILE=$CERTS/device-ca.key \
-  DEVICE_CA_CRL_FILE=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
+  DEVICE_CA_CRL_DISTRIBUTION=file DEVICE_CA_CRL_FILE=$CERTS/device-ca.crl MQTT_BROKER_PIDFILE=$RUN/mosquitto/mosquitto.pid \
   SIM_CREDENTIALS_FILE=${SIM_CREDENTIALS_FILE:-$RUN/simulator-credentials.json}
 "$BIN/python" -m iothub.dynsec_init "$RUN/mosquitto/data/dynamic-security.json"
 [ -n "$DYNSEC_PLUGIN" ] || { echo "Mosquitto's dynamic security plugin is missing" >&2; exit 1; }
@@ -85,7 +85,7 @@ CONF=$RUN/mosquitto/mosquitto.conf
          -e "s|^persistence_location .*|persistence_location $RUN/mosquitto/data/|" \
          -e "s|^plugin .*|plugin $DYNSEC_PLUGIN|" \
          -e "s|^plugin_opt_config_file .*|plugin_opt_config_file $RUN/mosquitto/data/dynamic-security.json|" \
-         -e "s|/mosquitto/certs/|$CERTS/|g" \
+         -e "s|/mosquitto/certs/|$CERTS/|g" -e "s|/mosquitto/crl/|$CERTS/|g" \
          -e '/^(log_dest|pid_file|user) /d' deploy/mosquitto/mosquitto.conf
   # The device manager signals this pid (SIGHUP) when it revokes a certificate: Mosquitto rereads the CRL.
   echo "pid_file $RUN/mosquitto/mosquitto.pid"

@@ -6,15 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import ssl
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.device_manager.conftest import (  # noqa: F401  (shared fixtures)
     COMMAND_KEY_KEK,
@@ -24,7 +21,7 @@ from tests.device_manager.conftest import (  # noqa: F401  (shared fixtures)
 )
 from tests.support import infra, procs
 from tests.support import mqtt as test_mqtt
-from tests.support.procs import free_port
+from tests.support.https_server import serve_https
 from tests.support.queues import purge_all
 from tests.support.services import running_platform, service
 
@@ -94,18 +91,12 @@ def console_app(make_app, console_servers):  # noqa: F811
 @pytest.fixture(scope="session")
 def base_url(console_app, tls_files):
     """The app served over HTTPS (the run's CA) on a free port, in a thread."""
-    port = free_port()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(tls_files.cert, tls_files.key)
-    server = make_server("127.0.0.1", port, console_app, threaded=True, ssl_context=tls)
-    thread = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
-    thread.start()
     before = os.environ.get("REQUESTS_CA_BUNDLE")
     os.environ["REQUESTS_CA_BUNDLE"] = tls_files.ca  # the tests' own HTTP clients verify the server
     try:
-        yield f"https://127.0.0.1:{port}"
+        with serve_https(console_app, tls_files) as url:
+            yield url
     finally:
-        server.shutdown()
         if before is None:
             os.environ.pop("REQUESTS_CA_BUNDLE", None)
         else:

@@ -32,6 +32,7 @@ SETTINGS = {
     "device-manager": "device_manager.settings",
     "simulator": "simulator.settings",
     "simulator-provision": "simulator.settings",
+    "mosquitto-crl-sync": "iothub.crl_sync.settings",
 }
 INFRASTRUCTURE = ("mosquitto", "rabbitmq", "postgres", "minio", "influxdb")
 MONITORING = ("prometheus", "grafana", "alertmanager")
@@ -284,3 +285,20 @@ def test_edge_and_sequencers_agree_on_the_partition_count():
     raw = {compose()["services"][name]["environment"]["INGEST_PARTITIONS"]
            for name in ("collector-edge", "collector-sequencer")}
     assert raw == {"${INGEST_PARTITIONS:-8}"}, "one setting in .env for both stages"
+
+
+def test_the_crl_sync_shares_the_brokers_pid_namespace_uid_and_crl_volume():
+    """Revocation reaches the broker by itself: the sidecar writes the file mosquitto.conf's crlfile names and may
+    signal Mosquitto (same PID namespace, same uid: no capability needed)."""
+    services = compose()["services"]
+    sync, broker = services["mosquitto-crl-sync"], services["mosquitto"]
+    assert sync["pid"] == "service:mosquitto" and sync["user"] == "1883:1883"
+    assert sync["read_only"] is True and sync["cap_drop"] == ["ALL"] and "cap_add" not in sync
+    env = sync["environment"]
+    crl_dir = env["CRL_SYNC_FILE"].rsplit("/", 1)[0]
+    assert f"mosquitto-crl:{crl_dir}" in sync["volumes"] and f"mosquitto-crl:{crl_dir}:ro" in broker["volumes"]
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    assert f"crlfile {env['CRL_SYNC_FILE']}" in conf
+    assert env["CRL_SYNC_URL"].startswith("https://device-manager:8080/api/v1/pki/device-ca.crl")
+    assert "mosquitto-crl:/crl" in services["mosquitto-init"]["volumes"]  # the first CRL, before the broker starts
+    assert services["device-manager"]["environment"]["DEVICE_CA_CRL_DISTRIBUTION"] == "pull"

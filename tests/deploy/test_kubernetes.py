@@ -535,3 +535,31 @@ def test_the_api_and_the_ingest_serve_https_from_the_issued_certificate(built, o
         assert annotations["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
         assert annotations["nginx.ingress.kubernetes.io/proxy-ssl-name"] in names
         assert resolved_environment(api, built[overlay])["TRUSTED_PROXY_HOPS"] == "1", "behind ingress-nginx"
+
+
+def test_the_dev_broker_pod_pulls_the_crl_through_a_sidecar_that_may_signal_it(built):
+    """Revocation reaches the in-cluster broker: crl-sync writes the file mosquitto.conf's crlfile names, sees the
+    broker's processes and runs as its uid; its environment is what iothub.crl_sync reads; egress to the API only."""
+    from iothub.crl_sync import settings
+    from iothub.settings import Env
+
+    broker = by_name(built["dev"], "StatefulSet")["mosquitto"]
+    spec = pod_spec(broker)
+    assert spec["shareProcessNamespace"] is True and spec["securityContext"]["runAsUser"] == 1883
+    by_container = {c["name"]: c for c in spec["containers"]}
+    sync = by_container["crl-sync"]
+    assert "runAsUser" not in sync.get("securityContext", {})  # the pod's uid, the broker's
+    env = Env(resolved_environment(sync, built["dev"]))
+    loaded = settings.load(env)
+    assert not set(resolved_environment(sync, built["dev"])) - env.names
+    mounts = {c: {m["mountPath"]: m for m in by_container[c]["volumeMounts"]} for c in ("mosquitto", "crl-sync")}
+    crl_dir = loaded.crl_file.rsplit("/", 1)[0]
+    assert mounts["mosquitto"][crl_dir]["name"] == mounts["crl-sync"][crl_dir]["name"]
+    assert mounts["mosquitto"][crl_dir].get("readOnly") and not mounts["crl-sync"][crl_dir].get("readOnly")
+    assert f"crlfile {loaded.crl_file}" in (K8S / "overlays/dev/files/mosquitto.conf").read_text()
+    assert loaded.url.startswith("https://device-manager:8080/")
+    egress = [rule for p in of_kind(built["dev"], "NetworkPolicy")
+              if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "mosquitto"
+              for rule in p["spec"].get("egress", [])]
+    assert [(r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], r["ports"][0]["port"])
+            for r in egress] == [("device-manager", 8080)]

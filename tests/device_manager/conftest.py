@@ -37,6 +37,9 @@ def dm_config(pg_dsn, amqp_url, mqtt_broker, run_id):
         "mqtt_admin_auth": test_mqtt.auth(test_mqtt.ADMIN),
         "device_ca_cert": str(mqtt_broker.certs / "device-ca.crt"),
         "device_ca_key": str(mqtt_broker.certs / "device-ca.key"),
+        # The session's broker reads the run's CRL file: revocations write it and SIGHUP the broker at once
+        # (tests/security/test_crl_sync.py runs the pull distribution against a broker of its own).
+        "device_ca_crl_distribution": "file",
         "device_ca_crl": str(mqtt_broker.certs / "device-ca.crl"),
         "mqtt_broker_pidfile": str(mqtt_broker.workdir / "mosquitto.pid"),
         "RATELIMIT_KEY_PREFIX": f"iothub-test-{run_id}",

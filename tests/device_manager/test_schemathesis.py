@@ -23,6 +23,7 @@ from schemathesis.checks import (
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXCLUDED = r"^/api/v1/auth/(login|logout|refresh)$"
+NO_INPUTS = r"^/api/v1/pki/device-ca\.crl$"  # public, no parameters, no token: nothing negative to generate
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"))  # 15: ~45 s for both runs; 25: ~2 min
 
 
@@ -41,6 +42,8 @@ def run_operation(operation, headers: dict, mode: GenerationMode, checks: list) 
 def run_document(app, auth, mode: GenerationMode, checks: list) -> None:
     """Every operation of the document; fails once, listing every failing operation."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app).exclude(path_regex=EXCLUDED)
+    if mode == GenerationMode.NEGATIVE:
+        schema = schema.exclude(path_regex=NO_INPUTS)
     failures, ran = {}, 0
     for result in schema.get_all_operations():
         operation = result.ok()

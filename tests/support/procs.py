@@ -100,15 +100,19 @@ class Mosquitto(Server):
         os.kill(self.proc.pid, signal.SIGHUP)
 
 
-def mosquitto(workdir: Path, *, plain: bool = False) -> Mosquitto:
+def mosquitto(workdir: Path, *, plain: bool = False, crl_dir: Path | None = None) -> Mosquitto:
     """The project's Mosquitto config: its two TLS listeners on private ports, its own dynsec file, the run's certs;
-    `plain` adds an authenticated plain-TCP listener on localhost (bench.ingest's TLS-cost baseline)."""
+    `plain` adds an authenticated plain-TCP listener on localhost (bench.ingest's TLS-cost baseline); `crl_dir`
+    gives it a CRL file of its own there (a copy of the run's), else it reads the run's certs/device-ca.crl."""
     from tests.support import mqtt as test_mqtt
 
     port, cert_port = free_port(), free_port()
     data = workdir / "mosquitto-data"
     data.mkdir(parents=True, exist_ok=True)
     certs = test_mqtt.certs_dir()
+    if crl_dir is not None:
+        crl_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(certs / "device-ca.crl", crl_dir / "device-ca.crl")
     dynsec = data / "dynamic-security.json"
     test_mqtt.write_dynsec(dynsec)
     listeners = iter([f"listener {port} 127.0.0.1", f"listener {cert_port} 127.0.0.1"])
@@ -119,7 +123,8 @@ def mosquitto(workdir: Path, *, plain: bool = False) -> Mosquitto:
         key = line.split(" ", 1)[0]
         if key not in ("log_dest", "pid_file", "user"):
             out = next(listeners) if key == "listener" else overrides.get(key, line)
-            lines.append(out.replace("/mosquitto/certs/", f"{certs}/"))
+            out = out.replace("/mosquitto/certs/", f"{certs}/").replace("/mosquitto/crl/", f"{crl_dir or certs}/")
+            lines.append(out)
     conf = workdir / "mosquitto.conf"
     # Started as root, Mosquitto drops to user "mosquitto", which cannot write the persistence file into our
     # root-owned temp dir (sessions would silently not survive a restart); stay the user we are.

@@ -105,15 +105,22 @@ class Signer:
             raise ValueError("the CSR's signature does not verify")
         return _issued(self._sign(cn, csr.public_key(), days, ExtendedKeyUsageOID.CLIENT_AUTH, None))
 
-    def crl(self, revoked_serials: list[int], days: int = 3650) -> bytes:
-        """A CRL (PEM) listing the given serial numbers as revoked."""
-        now = dt.datetime.now(dt.UTC)
+    def crl(self, revoked_serials: list[int], days: int = 3650, *, number: int | None = None,
+            revoked_at: dict[int, dt.datetime] | None = None, this_update: dt.datetime | None = None) -> bytes:
+        """A CRL (PEM) listing the serial numbers as revoked. With `number` (the CRL Number extension),
+        `revoked_at` and `this_update` the same inputs give the same bytes: replicas serve one document."""
+        now = this_update or dt.datetime.now(dt.UTC)
         b = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
              .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=days)))
-        for serial in revoked_serials:
+        if number is not None:
+            b = b.add_extension(x509.CRLNumber(number), critical=False)
+        for serial in sorted(revoked_serials):
+            when = (revoked_at or {}).get(serial, now)
             b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
-                                          .revocation_date(now - dt.timedelta(minutes=5)).build())
-        return b.sign(self._key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+                                          .revocation_date(when - dt.timedelta(minutes=5)).build())
+        # ECDSA signatures are random unless asked otherwise (RFC 6979); RSA PKCS#1 v1.5 ones never are.
+        deterministic = {"ecdsa_deterministic": True} if isinstance(self._key, ec.EllipticCurvePrivateKey) else {}
+        return b.sign(self._key, hashes.SHA256(), **deterministic).public_bytes(serialization.Encoding.PEM)
 
 
 def _sans(hosts: list[str]) -> list[x509.GeneralName]:

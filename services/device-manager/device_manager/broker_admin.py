@@ -1,4 +1,5 @@
-"""The BrokerAdmin port on Mosquitto: device accounts over the dynsec control topic, the CRL file plus SIGHUP."""
+"""The BrokerAdmin port on Mosquitto: device accounts over the dynsec control topic; the CRL pulled by the brokers
+(GET /api/v1/pki/device-ca.crl, nothing to push) or, on one machine, a file plus SIGHUP."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ EXISTS = "already exists"
 class DynsecBroker:
     """One short admin connection per operation (gunicorn workers share nothing); CRL written atomically."""
 
-    def __init__(self, host: str, port: int, auth: MqttAuth, *, prefix: str = "", crl_path: str | None = None,
-                 pidfile: str | None = None):
+    def __init__(self, host: str, port: int, auth: MqttAuth, *, prefix: str = "", crl_pull: bool = True,
+                 crl_path: str | None = None, pidfile: str | None = None):
         self.host, self.port, self.auth, self.prefixes = host, port, auth, (prefix,)
-        self.crl_path, self.pidfile = crl_path, pidfile
+        self.crl_pull, self.crl_path, self.pidfile = crl_pull, crl_path, pidfile
 
     def _run(self, commands: list[dict], tolerate: tuple[str, ...] = ()) -> list[dict]:
         try:
@@ -52,7 +53,10 @@ class DynsecBroker:
         self._run(dynsec.delete_device(device_id), tolerate=("not found",))
 
     def publish_crl(self, crl_pem: bytes) -> None:
-        """Write the device CA's CRL where Mosquitto reads it and make it reread it (SIGHUP to its pid)."""
+        """Write the device CA's CRL where Mosquitto reads it and make it reread it (SIGHUP to its pid); nothing
+        when the brokers pull it (the endpoint serves the recorded revocations at once)."""
+        if self.crl_pull:
+            return
         if not self.crl_path:
             raise Unavailable("DEVICE_CA_CRL_FILE is not set: certificate revocation cannot reach the broker")
         path = Path(self.crl_path)
@@ -64,5 +68,5 @@ class DynsecBroker:
                 os.kill(int(Path(self.pidfile).read_text().strip()), signal.SIGHUP)
         except (OSError, ValueError) as exc:  # unwritable CRL, no pidfile, broker gone: the API answers 503
             raise Unavailable(f"CRL not delivered to the broker: {exc}") from exc
-        if not self.pidfile:  # Kubernetes: the broker's reload sidecar sees the Secret change (docs/security.md)
+        if not self.pidfile:
             log.warning("CRL written; no MQTT_BROKER_PIDFILE, the deployment reloads the broker")

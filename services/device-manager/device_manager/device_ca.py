@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from device_manager.service.credentials import Certificate
@@ -37,6 +38,18 @@ class FileCa:
     def crl(self, serials: list[int]) -> bytes:
         """A CRL listing the serials."""
         return self._ca().crl(serials)
+
+    @property
+    def configured(self) -> bool:
+        """True when a device CA (certificate and key) is configured."""
+        return self._signer is not None
+
+    def signed_crl(self, revoked: dict[int, datetime], *, number: int, this_update: datetime | None) -> bytes:
+        """A CRL of the serials with their revocation times; same inputs, same bytes. An empty one dates from the
+        CA certificate, so it too is the same on every replica."""
+        ca = self._ca()
+        return ca.crl(list(revoked), number=number, revoked_at=revoked,
+                      this_update=this_update or ca.cert.not_valid_before_utc)
 
 
 def _cert(issued: pki.Issued) -> Certificate:

@@ -19,6 +19,7 @@ from iothub.settings import (
 )
 
 _SHARED_LIMIT_SCHEMES = ("redis://", "rediss://", "redis+sentinel://")
+CRL_DISTRIBUTIONS = ("pull", "file")
 COMMAND_QOS = (1, 2)  # 2 is the device spec's REQ-QOS-001; 1 for brokers or bridges that cannot do QoS 2
 
 
@@ -45,8 +46,11 @@ class Settings:
     mqtt_admin_auth: MqttAuth
     device_ca_cert: str | None
     device_ca_key: str | None
-    device_ca_crl: str | None  # where the broker reads the device CA's CRL
-    mqtt_broker_pidfile: str | None  # SIGHUP makes Mosquitto reread the CRL (development; Kubernetes: a sidecar)
+    # pull: brokers fetch GET /api/v1/pki/device-ca.crl (iothub.crl_sync); file: a revocation writes
+    # device_ca_crl and SIGHUPs the pid in mqtt_broker_pidfile (make run and the tests: one machine)
+    device_ca_crl_distribution: str
+    device_ca_crl: str | None  # file distribution: where the broker reads the device CA's CRL
+    mqtt_broker_pidfile: str | None  # file distribution: SIGHUP makes Mosquitto reread the CRL
     # auth
     jwt_secret_key: str
     access_token_minutes: int
@@ -107,6 +111,7 @@ def load(env: Env | None = None) -> Settings:
                                  password=env.optional("MQTT_ADMIN_PASSWORD")),
         device_ca_cert=env.optional("DEVICE_CA_CERT_FILE"),
         device_ca_key=env.optional("DEVICE_CA_KEY_FILE"),
+        device_ca_crl_distribution=_crl_distribution(env),
         device_ca_crl=env.optional("DEVICE_CA_CRL_FILE"),
         mqtt_broker_pidfile=env.optional("MQTT_BROKER_PIDFILE"),
         jwt_secret_key=env.secret("JWT_SECRET_KEY", dev_default="development-only-jwt-secret-change-me"),
@@ -151,6 +156,15 @@ def _require_secrets(s: Settings) -> None:
                             "does not hold across workers and pods")
     if s.trusted_proxy_hops < 0:
         raise SettingsError("TRUSTED_PROXY_HOPS must be >= 0")
+
+
+def _crl_distribution(env: Env) -> str:
+    mode = env.str("DEVICE_CA_CRL_DISTRIBUTION", "pull")
+    if mode not in CRL_DISTRIBUTIONS:
+        raise SettingsError(f"DEVICE_CA_CRL_DISTRIBUTION must be pull or file, got {mode!r}")
+    if mode == "file" and not env.optional("DEVICE_CA_CRL_FILE"):
+        raise SettingsError("DEVICE_CA_CRL_DISTRIBUTION=file needs DEVICE_CA_CRL_FILE")
+    return mode
 
 
 def _command_qos(env: Env) -> int:

@@ -35,6 +35,7 @@ from device_manager.repositories.users import TokenBlocklist, UserRepository
 from device_manager.schemas.subscriptions import target_errors
 from device_manager.service.command_keys import CommandKeyService
 from device_manager.service.credentials import CredentialService
+from device_manager.service.crl import CrlService
 from device_manager.service.dead_letters import DeadLetterService
 from device_manager.service.device_types import DeviceTypeService
 from device_manager.service.devices import DeviceService
@@ -73,6 +74,7 @@ class Services:
     stats: StatsService
     users: UserService
     credentials: CredentialService
+    crl: CrlService
     command_keys: CommandKeyService
     firmware: FirmwareService
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
@@ -97,6 +99,7 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
                                url_ttl=timedelta(seconds=settings.firmware_url_ttl_s))
     devices = DeviceService(DeviceRepository(db, CountCache()), settings.bulk_max, command_keys)
     commands = CommandRepository(db)
+    creds, device_ca = PostgresCredentials(db), FileCa(settings.device_ca_cert, settings.device_ca_key)
     return Services(
         settings=settings, db=db, publisher=publisher, amqp=amqp, checks=checks,
         devices=devices,
@@ -112,10 +115,11 @@ def build(settings: Settings, db: Database, publisher, checks: dict[str, Callabl
         stats=StatsService(StatsRepository(db)),
         users=UserService(UserRepository(db), passwords, TokenBlocklist(db)),
         credentials=CredentialService(
-            PostgresCredentials(db),
+            creds,
             DynsecBroker(settings.mqtt_host, settings.mqtt_port, settings.mqtt_admin_auth,
-                         prefix=settings.mqtt_topic_prefix, crl_path=settings.device_ca_crl,
-                         pidfile=settings.mqtt_broker_pidfile),
-            FileCa(settings.device_ca_cert, settings.device_ca_key), settings.bulk_max),
+                         prefix=settings.mqtt_topic_prefix, crl_pull=settings.device_ca_crl_distribution == "pull",
+                         crl_path=settings.device_ca_crl, pidfile=settings.mqtt_broker_pidfile),
+            device_ca, settings.bulk_max),
+        crl=CrlService(creds, device_ca),
         command_keys=command_keys, firmware=firmware,
     )

@@ -17,6 +17,7 @@ BLUEPRINTS = [
     "device_manager.api.commands",
     "device_manager.api.ota",
     "device_manager.api.credentials",  # device broker credentials (issue 12)
+    "device_manager.api.pki",  # the device CA's CRL, public (brokers pull it)
     "device_manager.api.firmware",
     "device_manager.api.command_keys",
     # operations (rules, events, notifications, telemetry, archive, raw, dead letters, stats)

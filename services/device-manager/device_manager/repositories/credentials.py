@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from device_manager.service.credentials import Credential
+from device_manager.service.crl import Revocation
 from iothub.db import Database
 
 
 class PostgresCredentials:
-    """The CredentialStore port on PostgreSQL."""
+    """The CredentialStore and RevocationStore ports on PostgreSQL."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -59,3 +60,16 @@ class PostgresCredentials:
                            ON CONFLICT (serial) DO NOTHING""", (cred.serial, device_id, cred.fingerprint))
             cur.execute("SELECT serial FROM revoked_certificates ORDER BY serial")
             return [int(r[0]) for r in cur.fetchall()]
+
+    def revocation_mark(self) -> tuple[int, object]:
+        """(how many revocations, the newest one's time): changes with every revocation."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT count(*), max(revoked_at) FROM revoked_certificates")
+            count, newest = cur.fetchone()
+        return int(count), newest
+
+    def revocations(self) -> list[Revocation]:
+        """Every revoked certificate."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT serial, revoked_at FROM revoked_certificates ORDER BY serial")
+            return [Revocation(int(s), t) for s, t in cur.fetchall()]
