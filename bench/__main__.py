@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(out / "stack", derive=not args.no_derive)
     try:
         stack.start_infra()
-        baseline = bench_bare(stack.mqtt.port, [f"base-{i}" for i in range(100)],
+        baseline = bench_bare(stack.mqtt.port, True, [f"base-{i}" for i in range(100)],
                               args.baseline_messages // 100, publishers=2)
         print(f"baseline bare paho QoS 1 subscriber: {baseline['rate']:,.0f} msg/s", flush=True)
         load.seed_rules(stack.dsn)
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             "headline": summary.headline(measured["steps"], baseline["rate"], data_points)}
         t0 = min(measured["sent"].values(), default=sampler.wall0)
         for step in result["steps"]:
-            step["t_start"] = step.pop("first_publish", t0) - t0
+            first = step.pop("first_publish", None)
+            step["t_start"] = (t0 if first is None else first) - t0
         timeline = summary.timeline(measured["sent"], measured["stored"], t0)
         paths = report.write(out, result, samples, timeline, sample_offset=sampler.wall0 - t0)
         print(paths["md"].read_text())

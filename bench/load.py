@@ -13,6 +13,7 @@ import psycopg2
 
 from bench.measure import LedgerRow, read_ledger
 from bench.profiles import Profile
+from tests.support import mqtt as test_mqtt
 
 SIM_RATE_PER_PROCESS = 3000  # one simulator process tops out near 5,700 telemetry/s on this machine
 POWER_ON_S = 1.0  # hellos and retained statuses spread over a second, not one burst
@@ -72,7 +73,8 @@ def simulate(mqtt_port: int, dsn: str, fleet: Fleet, duration: float, ledger: Pa
             sys.executable, "-m", "simulator", "run", *_sim_args(mqtt_port, dsn, fleet), "--devices", str(count),
             "--start-index", str(i * per_proc), "--rate", str(fleet.rate / processes), "--duration", str(duration),
             "--sampling-interval", str(fleet.send_interval / fleet.samples),
-            "--samples-per-datagram", str(fleet.samples), "--ramp", str(POWER_ON_S), "--ledger", f"{ledger}.{i}"]))
+            "--samples-per-datagram", str(fleet.samples), "--ramp", str(POWER_ON_S), "--ledger", f"{ledger}.{i}"],
+            env={**os.environ, **test_mqtt.env(test_mqtt.FLEET)}))  # TLS, the fleet's account (as the tests do)
     for proc in procs:
         proc.wait(duration + 120)
     rows = []

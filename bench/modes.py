@@ -55,7 +55,7 @@ def run_step(stack: Stack, sampler: Sampler, fleet: Fleet, duration: float, out:
     series = summary.series_outcome(sent, stored)
     backlogs = [s.backlog for s in sampler.samples[first_sample:load_samples]]
     step = {"target": fleet.rate, "devices": fleet.devices, "duration_s": duration, "warmup_s": fleet.warmup,
-            "first_publish": min(sent.values(), default=0.0),
+            "first_publish": min(sent.values(), default=None),  # None: nothing sent (the fleet never connected)
             **summary.rates(summary.steady(sent, fleet.warmup), stored, probe.first_seen),
             "series": series, "archive": summary.archive_outcome(sent, sampled, probe.first_seen, archived),
             "events": summary.event_outcome(rows, measure.stored_events(stack.dsn, fleet.prefix)),

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 
 from tests.support import infra, procs
+from tests.support import mqtt as test_mqtt
 from tests.support.services import STAGED_PLATFORM, ServiceProcess, service
 
 
@@ -55,7 +56,7 @@ class Stack:
         """Environment shared by the services."""
         return {
             "IOTHUB_ENV": "development", "DATABASE_URL": self.dsn, "AMQP_URL": self.amqp_url,
-            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(self.mqtt.port),
+            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(self.mqtt.port), **test_mqtt.env(),  # TLS, the bridges' account
             "MQTT_CLIENT_ID": f"bench-collector-{self.run_id}", "HTTP_INGEST_ENABLED": "false",
             "SERIES_BACKENDS": "postgres", "ARCHIVE_BACKEND": "s3",
             "S3_ENDPOINT": f"127.0.0.1:{self.s3.port}", "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "benchbench",

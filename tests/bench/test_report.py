@@ -67,3 +67,14 @@ def test_every_option_has_help_and_profile_defaults_fill_in():
     args = parse_args(["--mode", "ramp", "--rates", "200,400", "--profile", "thingsboard"])
     assert (args.rates, args.send_interval, args.samples) == ([200.0, 400.0], 1, 1)
     assert parse_args(["--samples", "2"]).samples == 2
+
+
+def test_plots_of_a_step_that_stored_nothing_still_render(tmp_path):
+    """A run where no datagram reached the series table (a broken stack) still gets its report and plots."""
+    from bench import plots
+
+    step = {"target": 1000, "t_start": 0.0, "offered_per_s": 0.0, "delivered_per_s": 0.0,
+            "series": {"latency_ms": {}}}
+    paths = plots.write(tmp_path, [step], [], [], 0.0)
+    assert sorted(paths) == ["latency", "steps", "throughput"]
+    assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in paths.values())
