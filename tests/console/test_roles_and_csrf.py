@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 import requests
@@ -88,3 +89,17 @@ def test_json_api_is_not_csrf_checked(base_url, people):
 def _device_uuid(s: requests.Session, base_url: str, device_id: str) -> str:
     page = s.get(f"{base_url}/console/devices", params={"q": device_id}, timeout=10).text
     return re.search(r'/console/devices/([0-9a-f-]{36})', page).group(1)
+
+
+def test_a_password_change_ends_the_users_console_sessions(base_url, console_app):
+    users = console_app.extensions["device_manager"].users
+    email = f"pw-change-{uuid.uuid4().hex[:8]}@example.test"
+    user_id = str(users.create(email, "first-password-1", "viewer")["id"])
+    s, _ = _session(base_url, email, "first-password-1")
+    users.update(user_id, {"email": email.upper()})  # a change that is not the password: the session stays
+    assert s.get(f"{base_url}/console/devices", allow_redirects=False, timeout=10).status_code == 200
+    users.update(user_id, {"password": "second-password-2"})
+    r = s.get(f"{base_url}/console/devices", allow_redirects=False, timeout=10)
+    assert r.status_code in (302, 303) and "/console/sign-in" in r.headers["Location"], r.status_code
+    fresh, _ = _session(base_url, email, "second-password-2")  # signing in again with the new password works
+    assert fresh.get(f"{base_url}/console/devices", allow_redirects=False, timeout=10).status_code == 200

@@ -137,3 +137,22 @@ def test_disabling_or_demoting_a_user_cuts_their_tokens_at_once(client, auth, ui
     assert_error(client.get("/api/v1/devices", headers=headers), 401, "token_revoked")
     refresh = {"Authorization": f"Bearer {body['refresh_token']}"}
     assert_error(client.post("/api/v1/auth/refresh", headers=refresh), 401, "token_revoked")
+
+
+def test_a_password_change_revokes_the_users_tokens_and_nothing_else_does(client, auth, uid):
+    email = f"pw-{uid}@example.test"
+    user = client.post("/api/v1/users", headers=auth["admin"],
+                       json={"email": email, "password": "first-password-1", "role": "viewer"}).get_json()
+    tokens = client.post("/api/v1/auth/login", json={"email": email, "password": "first-password-1"}).get_json()
+    access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    path = f"/api/v1/users/{user['id']}"
+    assert client.patch(path, headers=auth["admin"], json={"email": email.upper()}).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=access).status_code == 200  # an email change ends nothing
+    assert client.patch(path, headers=auth["admin"], json={"password": "second-password-2"}).status_code == 200
+    assert_error(client.get("/api/v1/auth/me", headers=access), 401, "token_revoked")
+    assert_error(client.post("/api/v1/auth/refresh", headers=refresh), 401, "token_revoked")
+    again = client.post("/api/v1/auth/login", json={"email": email, "password": "second-password-2"}).get_json()
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {again['access_token']}"}).status_code \
+        == 200
+    assert client.get("/api/v1/auth/me", headers=auth["admin"]).status_code == 200  # other users keep theirs

@@ -210,8 +210,10 @@ def test_without_a_pidfile_the_broker_is_the_one_process_of_its_name(tmp_path, u
     name = f"brk{uid}"[:15]  # /proc/PID/comm keeps 15 characters
     binary = tmp_path / name
     shutil.copy(shutil.which("sleep"), binary)
-    proc = subprocess.Popen([str(binary), "60"])
-    other = subprocess.Popen([str(binary), "60"])
+    # SIGHUP back to its default action: a runner started under nohup hands its children an ignored SIGHUP.
+    argv = ["env", "--default-signal=HUP", str(binary), "60"]
+    proc = subprocess.Popen(argv)
+    other = subprocess.Popen(argv)
     try:  # until exec, a child still carries our name
         wait_for(lambda: all(Path(f"/proc/{p.pid}/comm").read_text().strip() == name for p in (proc, other)),
                  what="both children exec'd")

@@ -15,7 +15,7 @@ from device_manager.extensions import services
 def issue(user: dict[str, Any], *, refresh: bool = True, fresh: bool = True,
           access_lifetime: timedelta | None = None) -> dict[str, Any]:
     """Access (and refresh) tokens carrying the user's role and email."""
-    claims = {"role": user["role"], "email": user["email"]}
+    claims = {"role": user["role"], "email": user["email"], "pwv": user["password_version"]}
     identity = str(user["id"])
     body: dict[str, Any] = {
         "access_token": create_access_token(identity, additional_claims=claims, fresh=fresh,
@@ -29,6 +29,11 @@ def issue(user: dict[str, Any], *, refresh: bool = True, fresh: bool = True,
     return body
 
 
+def _version(claim: Any) -> int:
+    """The token's password version (tokens from before the claim existed: 0; a forged non-integer: never current)."""
+    return claim if isinstance(claim, int) and not isinstance(claim, bool) else -1
+
+
 def _unauthorized(message: str, code: str = "unauthorized"):
     return error_response(401, code, message, {}, {"WWW-Authenticate": "Bearer"})
 
@@ -39,7 +44,8 @@ def register(jwt: JWTManager) -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload):
-        return not services().users.token_usable(payload["jti"], str(payload.get("sub")), payload.get("role"))
+        return not services().users.token_usable(payload["jti"], str(payload.get("sub")), payload.get("role"),
+                                                 _version(payload.get("pwv", 0)))
 
     @jwt.unauthorized_loader
     def _missing(reason):
@@ -55,8 +61,8 @@ def register(jwt: JWTManager) -> None:
 
     @jwt.revoked_token_loader
     def _revoked_response(_header, _payload):
-        return _unauthorized("Token has been revoked (logged out, or the user was disabled, deleted or changed role)",
-                             "token_revoked")
+        return _unauthorized("Token has been revoked (logged out, or the user was disabled, deleted or changed role "
+                             "or password)", "token_revoked")
 
     @jwt.needs_fresh_token_loader
     def _needs_fresh(_header, _payload):

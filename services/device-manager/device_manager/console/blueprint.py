@@ -31,12 +31,12 @@ def build() -> Blueprint:
 
 
 def _load_user() -> None:
-    """g.user from the session, checked every request: a signed-out session, a disabled user or a changed role
-    ends it at once."""
+    """g.user from the session, checked every request: a signed-out session, a disabled user, a changed role or
+    password ends it at once."""
     g.user = None
     uid, sid, role = session.get("uid"), session.get("sid"), session.get("role")
     if uid and sid and role:
-        if data.session_valid(sid, uid, role):
+        if data.session_valid(sid, uid, role, session.get("pwv", 0)):
             g.user = {"id": uid, "email": session.get("email"), "role": role}
         else:
             session.clear()

@@ -40,10 +40,10 @@ def sign_in(email: str, password: str) -> dict | None:
     return services().users.authenticate(email, password)
 
 
-def session_valid(session_id: str, user_id: str, role: str) -> bool:
+def session_valid(session_id: str, user_id: str, role: str, password_version: int) -> bool:
     """One query per request, as for a JWT: the session is not signed out, the user exists, is active and still
-    has the role it signed in with."""
-    return services().users.token_usable(session_id, user_id, role)
+    has the role and the password it signed in with."""
+    return services().users.token_usable(session_id, user_id, role, password_version)
 
 
 def end_session(session_id: str, expires_at: datetime) -> None:

@@ -11,7 +11,7 @@ from device_manager.repositories.base import Filters, escape_like, fetch_page
 from device_manager.service.pagination import Page, PageRequest
 from iothub.db import Database
 
-COLUMNS = "id, email, role, is_active, created_at, updated_at"
+COLUMNS = "id, email, role, is_active, password_version, created_at, updated_at"
 SORT = {"email": "lower(email)", "role": "role", "created_at": "created_at", "updated_at": "updated_at"}
 _ADMIN_LOCK = 0x10A0_0001  # advisory lock id: one worker at a time bootstraps the first admin
 
@@ -60,6 +60,8 @@ class UserRepository:
         if not allowed:
             return self.get(user_id)
         sets = ", ".join(f"{k} = %s" for k in allowed)
+        if "password_hash" in allowed:  # the sessions opened with the old password end (is_usable)
+            sets += ", password_version = password_version + 1"
         with self.db.transaction(dict_rows=True) as cur:
             cur.execute(f"UPDATE users SET {sets}, updated_at = now() WHERE id = %s RETURNING {COLUMNS}",  # noqa: S608
                         [*allowed.values(), user_id])
@@ -102,14 +104,16 @@ class TokenBlocklist:
                         (jti, expires_at))
             cur.execute("DELETE FROM token_blocklist WHERE expires_at < now() - interval '1 day'")
 
-    def is_usable(self, jti: str, user_id: str, role: str | None) -> bool:
-        """One query per request: not revoked, and the user still exists, is active and has the token's role."""
+    def is_usable(self, jti: str, user_id: str, role: str | None, password_version: int = 0) -> bool:
+        """One query per request: not revoked, and the user still exists, is active, has the token's role and the
+        password it had when the token was issued."""
         try:
             uid = uuid.UUID(str(user_id))  # compare as uuid so the primary key serves the lookup
         except ValueError:
             return False
         with self.db.read() as cur:
             cur.execute("SELECT EXISTS (SELECT 1 FROM token_blocklist WHERE jti = %s), "
-                        "(SELECT role FROM users WHERE id = %s AND is_active)", (jti, uid))
+                        "(SELECT role FROM users WHERE id = %s AND is_active AND password_version = %s)",
+                        (jti, uid, password_version))
             revoked, current_role = cur.fetchone()
             return not revoked and current_role is not None and current_role == role

@@ -44,8 +44,8 @@ class TokenStore(Protocol):
     def revoke(self, jti: str, expires_at: datetime) -> None:
         """Record a revoked token (idempotent)."""
 
-    def is_usable(self, jti: str, user_id: str, role: str | None) -> bool:
-        """Not revoked, and the user still exists, is active and has the token's role."""
+    def is_usable(self, jti: str, user_id: str, role: str | None, password_version: int = 0) -> bool:
+        """Not revoked, and the user still exists, is active, has the token's role and that password version."""
 
 
 class PasswordHasher(Protocol):
@@ -115,9 +115,9 @@ class UserService:
         """Revoke a token until it would have expired anyway."""
         self.tokens.revoke(jti, expires_at)
 
-    def token_usable(self, jti: str, user_id: str, role: str | None) -> bool:
-        """A token stays usable while not revoked and its user is active with the token's role."""
-        return self.tokens.is_usable(jti, user_id, role)
+    def token_usable(self, jti: str, user_id: str, role: str | None, password_version: int = 0) -> bool:
+        """A token stays usable while not revoked and its user is active with the token's role and password."""
+        return self.tokens.is_usable(jti, user_id, role, password_version)
 
     def ensure_admin(self, email: str, password: str) -> bool:
         """Create the first admin when no admin exists yet (hashing only then); True when created."""

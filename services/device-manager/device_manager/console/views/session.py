@@ -39,7 +39,8 @@ def sign_in_post():
         return render_template("console/sign_in.html", next=_next(), error="Invalid email or password"), 401
     session.clear()
     session.permanent = True
-    session.update(uid=str(found["id"]), sid=str(uuid.uuid4()), email=found["email"], role=found["role"])
+    session.update(uid=str(found["id"]), sid=str(uuid.uuid4()), email=found["email"], role=found["role"],
+                   pwv=found["password_version"])
     return redirect(_next() or url_for("console.overview.index"), 303)
 
 
