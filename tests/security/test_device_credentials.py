@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from iothub import pki
@@ -192,3 +193,18 @@ def test_bulk_reissue_revokes_the_certificates_it_replaces(client, auth, device,
     live.client.loop_stop()
     assert not login(first, cert=True).accepted  # the CRL: refused at the TLS handshake
     assert login(r.get_json()["items"][0], cert=True).accepted
+
+
+@pytest.mark.parametrize("weak", [
+    pytest.param(lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024),  # noqa: S505 - the point
+                 id="rsa-1024"),
+    pytest.param(lambda: ec.generate_private_key(ec.SECP256K1()), id="secp256k1"),
+])
+def test_a_csr_with_a_weak_or_unsupported_key_is_refused(client, auth, device, weak):
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, device["device_id"])]))
+           .sign(weak(), hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    resp = client.post(_path(device), headers=auth["operator"], json={"csr": csr})
+    assert_error(resp, 422)
+    assert "CSR" in resp.get_json()["error"]["message"]
+    assert client.get(_path(device), headers=auth["operator"]).get_json()["credentials"] == []  # nothing issued

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -103,6 +103,7 @@ class Signer:
             raise ValueError(f"not a PEM certificate signing request: {exc}") from None
         if not csr.is_signature_valid:
             raise ValueError("the CSR's signature does not verify")
+        _check_strength(csr.public_key())
         return _issued(self._sign(cn, csr.public_key(), days, ExtendedKeyUsageOID.CLIENT_AUTH, None))
 
     def crl(self, revoked_serials: list[int], days: int = 3650, *, number: int | None = None,
@@ -121,6 +122,23 @@ class Signer:
         # ECDSA signatures are random unless asked otherwise (RFC 6979); RSA PKCS#1 v1.5 ones never are.
         deterministic = {"ecdsa_deterministic": True} if isinstance(self._key, ec.EllipticCurvePrivateKey) else {}
         return b.sign(self._key, hashes.SHA256(), **deterministic).public_bytes(serialization.Encoding.PEM)
+
+
+# What the device CA signs from a CSR: keys every TLS 1.2+ stack accepts and that meet NIST SP 800-57's 112-bit floor.
+CSR_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+CSR_MIN_RSA_BITS = 2048
+
+
+def _check_strength(key) -> None:
+    """Refuse (ValueError) a CSR key too weak or of a kind the broker's TLS would not take."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, CSR_CURVES):
+            raise ValueError(f"the CSR's curve {key.curve.name} is not one of P-256, P-384, P-521")
+    elif isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < CSR_MIN_RSA_BITS:
+            raise ValueError(f"the CSR's RSA key has {key.key_size} bits; at least {CSR_MIN_RSA_BITS} are required")
+    elif not isinstance(key, ed25519.Ed25519PublicKey):
+        raise ValueError(f"the CSR's key type {type(key).__name__} is not accepted (EC P-256/384/521, RSA, Ed25519)")
 
 
 def _sans(hosts: list[str]) -> list[x509.GeneralName]:
