@@ -123,3 +123,24 @@ def test_regeneration_and_ac_values_derived_by_ingest(writer_kit):
     assert got[1] == pytest.approx((9 * 500 + 500 / 2 * 1 / 3) / 3600)
     got = wait_for(lambda: (b := _buckets(db, ac).get(t0)) and b[5] == 300 and b, timeout=20, what="AC bucket")
     assert got[:5] == (pytest.approx(2e6 / 12), 0.0, pytest.approx(2.5e6 / 12), pytest.approx(1.5e6 / 12), 300.0)
+
+
+def test_devices_sharing_batches_keep_their_own_buckets_and_hours(writer_kit):
+    """The writer sums a whole batch in one statement per table: interleaved devices must not mix."""
+    kit, db = writer_kit, writer_kit.db
+    kit.purge(ENERGY)
+    t0 = _t0()
+    loads = {f"en-a-{kit.uid}": 400.0, f"en-b-{kit.uid}": 200.0, f"en-c-{kit.uid}": 100.0}  # A at 750 V: 300/150/75 kW
+    per_device = {d: _datagrams(kit, d, t0, list(range(601)), amps=a) for d, a in loads.items()}
+    interleaved = [m for group in zip(*per_device.values(), strict=True) for m in group]
+    kit.start("energy", _settings(kit))
+    kit.send(*interleaved)
+    for device, amps in loads.items():
+        wh = 750.0 * amps * 300 / 3600
+        expected = {t0: (round(wh, 6), 300.0, 300), t0 + timedelta(seconds=300): (round(wh, 6), 300.0, 300),
+                    t0 + timedelta(seconds=600): (0.0, 0.0, 1)}
+        wait_for(lambda d=device, e=expected: {k: (round(v[0], 6), v[4], v[5]) for k, v in _buckets(db, d).items()}
+                 == e, timeout=30, what=f"hand-computed buckets of {device}")
+        with db.transaction() as cur:
+            cur.execute("SELECT hour, consumed_wh, samples FROM energy_hours WHERE device_id = %s", (device,))
+            assert cur.fetchall() == [(t0, pytest.approx(2 * wh), 601)]

@@ -35,8 +35,8 @@ class EnergySession(Protocol):
     """One transaction holding the devices' locks (collector.writers.energy_postgres)."""
 
     def samples(self, windows: Sequence[Window]) -> dict[str, list[energy.Sample]]: ...
-    def write(self, device_id: str, segments: Sequence[energy.Segment]) -> None: ...
-    def refresh(self, device_id: str, device_type: str, buckets: Sequence[float]) -> None: ...
+    def write(self, segments: dict[str, Sequence[energy.Segment]]) -> None: ...
+    def refresh(self, buckets: dict[str, tuple[str, Sequence[float]]]) -> None: ...
 
 
 class EnergyStore(Protocol):
@@ -94,11 +94,15 @@ class EnergyWriter:
         windows = [Window(d, min(s) - self._max_gap, max(s) + self._max_gap) for d, s in new.items()]
         with self._store.session(sorted(new)) as tx:
             stored = tx.samples(windows)
+            segments, buckets = {}, {}
             for device_id, samples in new.items():
                 plan = energy.plan(stored.get(device_id, ()), samples.values(), self._bucket_s, self._max_gap)
                 if not plan.segments:
                     metrics.SKIPPED.labels(WRITER, "duplicate").inc()
                     continue
-                tx.write(device_id, plan.segments)
-                tx.refresh(device_id, types[device_id], sorted(plan.buckets))
-                metrics.WRITTEN.labels(WRITER, "samples").inc(len(plan.segments))
+                segments[device_id] = plan.segments
+                buckets[device_id] = (types[device_id], plan.buckets)
+            if segments:  # a batch's statements cover all its devices: per-device round trips were its cost
+                tx.write(segments)
+                tx.refresh(buckets)
+                metrics.WRITTEN.labels(WRITER, "samples").inc(sum(len(g) for g in segments.values()))

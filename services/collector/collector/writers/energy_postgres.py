@@ -35,14 +35,16 @@ ON CONFLICT (device_id, ts) DO UPDATE SET ({_COLUMNS}) = ROW({_EXCLUDED})
 # A bucket is its samples' own parts plus the carry of the next bucket's samples (only its first has any).
 _SUMS = ", ".join(f"coalesce(sum(s.own_{q}) FILTER (WHERE s.ts < w.bucket + %(span)s), 0)"
                   f" + coalesce(sum(s.carry_{q}) FILTER (WHERE s.ts >= w.bucket + %(span)s), 0)" for q in QUANTITIES)
+# Every (device, bucket) a batch touched, in one statement: the primary key's order is the lock order.
 REFRESH = f"""
 INSERT INTO energy_buckets AS b (device_id, bucket, bucket_end, device_type, {", ".join(QUANTITIES)}, samples)
-SELECT %(device_id)s, w.bucket, w.bucket + %(span)s, %(device_type)s, {_SUMS},
+SELECT w.device_id, w.bucket, w.bucket + %(span)s, w.device_type, {_SUMS},
        count(*) FILTER (WHERE s.ts < w.bucket + %(span)s)
-FROM unnest(%(buckets)s::timestamptz[]) AS w(bucket)
-JOIN energy_samples s ON s.device_id = %(device_id)s AND s.ts >= w.bucket AND s.ts < w.bucket + 2 * %(span)s
-GROUP BY w.bucket
-ORDER BY w.bucket
+FROM unnest(%(device_ids)s::text[], %(device_types)s::text[], %(buckets)s::timestamptz[])
+     AS w(device_id, device_type, bucket)
+JOIN energy_samples s ON s.device_id = w.device_id AND s.ts >= w.bucket AND s.ts < w.bucket + 2 * %(span)s
+GROUP BY w.device_id, w.device_type, w.bucket
+ORDER BY w.device_id, w.bucket
 ON CONFLICT (device_id, bucket) DO UPDATE SET
     ({", ".join(QUANTITIES)}, samples, device_type, updated_at) =
     ({", ".join(f"EXCLUDED.{q}" for q in QUANTITIES)}, EXCLUDED.samples, EXCLUDED.device_type, now())
@@ -52,11 +54,13 @@ ON CONFLICT (device_id, bucket) DO UPDATE SET
 _TOTALS = ", ".join(f"sum(b.{q})" for q in QUANTITIES)
 HOURS = f"""
 INSERT INTO energy_hours (device_id, hour, device_type, {", ".join(QUANTITIES)}, samples)
-SELECT %(device_id)s, h.hour, %(device_type)s, {_TOTALS}, sum(b.samples)
-FROM (SELECT DISTINCT date_bin('1 hour', w, '1970-01-01Z') AS hour FROM unnest(%(buckets)s::timestamptz[]) w) h
-JOIN energy_buckets b ON b.device_id = %(device_id)s AND b.bucket >= h.hour AND b.bucket < h.hour + interval '1 hour'
-GROUP BY h.hour
-ORDER BY h.hour
+SELECT h.device_id, h.hour, h.device_type, {_TOTALS}, sum(b.samples)
+FROM (SELECT DISTINCT w.device_id, w.device_type, date_bin('1 hour', w.bucket, '1970-01-01Z') AS hour
+      FROM unnest(%(device_ids)s::text[], %(device_types)s::text[], %(buckets)s::timestamptz[])
+           AS w(device_id, device_type, bucket)) h
+JOIN energy_buckets b ON b.device_id = h.device_id AND b.bucket >= h.hour AND b.bucket < h.hour + interval '1 hour'
+GROUP BY h.device_id, h.device_type, h.hour
+ORDER BY h.device_id, h.hour
 ON CONFLICT (device_id, hour) DO UPDATE SET
     ({", ".join(QUANTITIES)}, samples, device_type) =
     ({", ".join(f"EXCLUDED.{q}" for q in QUANTITIES)}, EXCLUDED.samples, EXCLUDED.device_type)
@@ -88,16 +92,18 @@ class PostgresEnergySession:
             out.setdefault(device_id, []).append(Sample(_at(t).timestamp(), p, s, q))
         return out
 
-    def write(self, device_id: str, segments: Sequence[Segment]) -> None:
-        """Insert or overwrite the samples with their segments."""
+    def write(self, segments: dict[str, Sequence[Segment]]) -> None:
+        """Insert or overwrite the devices' samples with their segments, all in one statement per 1,000 rows."""
         rows = [(device_id, _at(g.sample.t), g.sample.p, g.sample.s, g.sample.q, *_values(g.own), *_values(g.carry))
-                for g in sorted(segments, key=lambda g: g.sample.t)]
+                for device_id in sorted(segments) for g in sorted(segments[device_id], key=lambda g: g.sample.t)]
         psycopg2.extras.execute_values(self._cur, UPSERT, rows, page_size=1000)
 
-    def refresh(self, device_id: str, device_type: str, buckets: Sequence[float]) -> None:
-        """Re-sum the buckets from their samples, then their hours from the buckets."""
-        params = {"device_id": device_id, "device_type": device_type, "span": self._span,
-                  "buckets": [_at(b) for b in buckets]}
+    def refresh(self, buckets: dict[str, tuple[str, Sequence[float]]]) -> None:
+        """Re-sum each device's (device_id -> (device_type, bucket starts)) buckets from their samples, then their
+        hours from the buckets: two statements for the whole batch, however many devices it holds."""
+        wanted = [(d, t, _at(b)) for d, (t, starts) in sorted(buckets.items()) for b in sorted(starts)]
+        params = {"span": self._span, "device_ids": [w[0] for w in wanted], "device_types": [w[1] for w in wanted],
+                  "buckets": [w[2] for w in wanted]}
         self._cur.execute(REFRESH, params)
         self._cur.execute(HOURS, params)
 
