@@ -230,3 +230,18 @@ def test_without_a_pidfile_the_broker_is_the_one_process_of_its_name(tmp_path, u
         for p in (proc, other):
             p.kill()
             p.wait()
+
+
+def test_a_crl_that_could_not_be_written_is_fetched_again_and_installed(sync, crl_broker, tls_files, tmp_path):
+    device_ca = pki.Signer((crl_broker.certs / "device-ca.crt").read_bytes(),
+                           (crl_broker.certs / "device-ca.key").read_bytes())
+    state = {"pem": device_ca.crl([777], number=3), "requests": 0}
+    target = tmp_path / "not-yet" / "device-ca.crl"  # its directory is missing: the write fails
+    with serve_https(_crl_server(state), tls_files) as url:
+        proc = sync(url, target)
+        wait_for(lambda: "CRL not synced" in proc.log_tail(), what="the failed write logged")
+        target.parent.mkdir()
+        # The served ETag is unchanged, so only a sync that did not keep it after the failure installs the CRL.
+        wait_for(lambda: target.exists() and target.read_bytes() == state["pem"], timeout=20,
+                 what="the same CRL installed once it can be written")
+        assert proc.stop() == 0

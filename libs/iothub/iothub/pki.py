@@ -108,8 +108,9 @@ class Signer:
 
     def crl(self, revoked_serials: list[int], days: int = 3650, *, number: int | None = None,
             revoked_at: dict[int, dt.datetime] | None = None, this_update: dt.datetime | None = None) -> bytes:
-        """A CRL (PEM) listing the serial numbers as revoked. With `number` (the CRL Number extension),
-        `revoked_at` and `this_update` the same inputs give the same bytes: replicas serve one document."""
+        """A CRL (PEM) listing the serial numbers as revoked."""
+        # With `number` (the CRL Number extension), `revoked_at` and `this_update` the same inputs give the same
+        # bytes: replicas serve one document.
         now = this_update or dt.datetime.now(dt.UTC)
         b = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
              .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=days)))

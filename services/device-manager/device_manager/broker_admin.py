@@ -53,8 +53,7 @@ class DynsecBroker:
         self._run(dynsec.delete_device(device_id), tolerate=("not found",))
 
     def publish_crl(self, crl_pem: bytes) -> None:
-        """Write the device CA's CRL where Mosquitto reads it and make it reread it (SIGHUP to its pid); nothing
-        when the brokers pull it (the endpoint serves the recorded revocations at once)."""
+        """Write the CRL where Mosquitto reads it and SIGHUP it; nothing when brokers pull it from the endpoint."""
         if self.crl_pull:
             return
         if not self.crl_path:

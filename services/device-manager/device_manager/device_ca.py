@@ -45,8 +45,8 @@ class FileCa:
         return self._signer is not None
 
     def signed_crl(self, revoked: dict[int, datetime], *, number: int, this_update: datetime | None) -> bytes:
-        """A CRL of the serials with their revocation times; same inputs, same bytes. An empty one dates from the
-        CA certificate, so it too is the same on every replica."""
+        """A CRL of the serials with their revocation times; same inputs, same bytes."""
+        # An empty one dates from the CA certificate, so it too is the same on every replica.
         ca = self._ca()
         return ca.crl(list(revoked), number=number, revoked_at=revoked,
                       this_update=this_update or ca.cert.not_valid_before_utc)

@@ -12,8 +12,7 @@ class BrokerNotFound(Exception):
 
 
 def find_pid(pidfile: str | None, process: str, proc: Path = Path("/proc")) -> int:
-    """The pid in `pidfile`, else the one process whose name is `process` (a sidecar sharing the broker's PID
-    namespace sees it in /proc)."""
+    """The pid in `pidfile`, else the one process named `process` (as a sidecar sharing the PID namespace sees it)."""
     if pidfile:
         try:
             return int(Path(pidfile).read_text().strip())

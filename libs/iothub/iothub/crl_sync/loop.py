@@ -33,7 +33,8 @@ class CrlSync:
         self.ca = x509.load_pem_x509_certificate(Path(settings.device_ca_cert).read_bytes())
         self.tls = ssl.create_default_context(cafile=settings.tls_ca)
         self.etag: str | None = None
-        self.reload_pending = False  # installed, but the broker has not been signalled yet
+        self.reload_pending = True  # installed, not yet signalled; at start too: a previous run may have died between
+        self._fetched: str | None = None  # the ETag of the body being installed; it becomes `etag` once on disk
         self.synced = threading.Event()  # the last poll succeeded (readiness)
 
     def fetch(self) -> bytes | None:
@@ -52,7 +53,7 @@ class CrlSync:
             raise FetchError(f"{self.s.url}: {getattr(exc, 'reason', exc)}") from None
         if len(body) > MAX_BYTES:
             raise FetchError(f"more than {MAX_BYTES} bytes from {self.s.url}")
-        self.etag = etag
+        self._fetched = etag
         return body
 
     def install(self, pem: bytes) -> bool:
@@ -73,11 +74,9 @@ class CrlSync:
         """One poll: fetch, install when new, signal the broker when the file changed (or a signal is owed)."""
         pem = self.fetch()
         if pem is not None:
-            try:
-                self.reload_pending |= self.install(pem)
-            except Refused:
-                self.etag = None  # fetch it again next time: the refusal is logged each poll, with backoff
-                raise
+            # Only an installed CRL's ETag is sent again: a refusal or a failed write fetches the CRL next poll.
+            self.reload_pending |= self.install(pem)
+            self.etag = self._fetched
         if self.reload_pending:
             pid = broker.reload(self.s.broker_pidfile, self.s.broker_process)
             self.reload_pending = False

@@ -66,8 +66,8 @@ class Database:
 
     @contextmanager
     def read(self, *, dict_rows: bool = False) -> Iterator[psycopg2.extensions.cursor]:
-        """A cursor in autocommit for one read-only statement: no BEGIN and COMMIT, one round trip instead of three
-        (each a wait for the GIL in a threaded server). Several statements here see different snapshots."""
+        """A cursor in autocommit for one read-only statement (several here see different snapshots)."""
+        # No BEGIN and COMMIT: one round trip instead of three, each a wait for the GIL in a threaded server.
         with self._connection() as conn:
             conn.autocommit = True  # psycopg2 only flips a flag: no round trip
             try:

@@ -99,8 +99,8 @@ class PostgresEnergySession:
         psycopg2.extras.execute_values(self._cur, UPSERT, rows, page_size=1000)
 
     def refresh(self, buckets: dict[str, tuple[str, Sequence[float]]]) -> None:
-        """Re-sum each device's (device_id -> (device_type, bucket starts)) buckets from their samples, then their
-        hours from the buckets: two statements for the whole batch, however many devices it holds."""
+        """Re-sum the buckets (device_id -> (device_type, bucket starts)) from samples, then their hours."""
+        # Two statements for the whole batch, however many devices it holds.
         wanted = [(d, t, _at(b)) for d, (t, starts) in sorted(buckets.items()) for b in sorted(starts)]
         params = {"span": self._span, "device_ids": [w[0] for w in wanted], "device_types": [w[1] for w in wanted],
                   "buckets": [w[2] for w in wanted]}

@@ -63,7 +63,7 @@ class PostgresCredentials:
 
     def revocation_mark(self) -> tuple[int, object]:
         """(how many revocations, the newest one's time): changes with every revocation."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT count(*), max(revoked_at) FROM revoked_certificates")
             count, newest = cur.fetchone()
         return int(count), newest

@@ -105,8 +105,7 @@ class TokenBlocklist:
             cur.execute("DELETE FROM token_blocklist WHERE expires_at < now() - interval '1 day'")
 
     def is_usable(self, jti: str, user_id: str, role: str | None, password_version: int = 0) -> bool:
-        """One query per request: not revoked, and the user still exists, is active, has the token's role and the
-        password it had when the token was issued."""
+        """One query per request: not revoked; the user exists, is active, with the token's role and password."""
         try:
             uid = uuid.UUID(str(user_id))  # compare as uuid so the primary key serves the lookup
         except ValueError:

@@ -23,8 +23,9 @@ class EnergyQueryError(ValueError):
 
 
 class Sums(NamedTuple):
-    """Energy in Wh (VAh, varh) and the sample-backed seconds of one period or range (a tuple: a month by hour builds
-    720 of them per request, and a frozen dataclass's __init__ cost three times as much)."""
+    """Energy in Wh (VAh, varh) and the sample-backed seconds of one period or range."""
+
+    # A tuple: a month by hour builds 720 per request, and a frozen dataclass's __init__ cost three times as much.
 
     consumed: float = 0.0
     regenerated: float = 0.0
@@ -56,8 +57,8 @@ def bounds(start: datetime | None, end: datetime | None, resolution: str,
     """A validated [start, end) of whole UTC hours; default the 24 hours up to the current hour's end."""
     if resolution not in RESOLUTIONS:
         raise EnergyQueryError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
-    end = end or period_start(now or datetime.now(UTC), "hour") + HOUR
-    start = start or end - timedelta(days=1)
+    end = (end or period_start(now or datetime.now(UTC), "hour") + HOUR).astimezone(UTC)
+    start = (start or end - timedelta(days=1)).astimezone(UTC)  # UTC bounds: one cached period list per instant
     for name, t in (("start", start), ("end", end)):
         if t != period_start(t, "hour"):  # buckets nest in whole hours, so coverage and sums are exact
             raise EnergyQueryError(name, "must be a whole UTC hour")
@@ -90,7 +91,7 @@ def report(sums: dict[datetime, Sums], start: datetime, end: datetime, resolutio
             "intervals": intervals}
 
 
-@functools.lru_cache(maxsize=32)  # at most 10,000 periods each: a few MB in the worst case
+@functools.lru_cache(maxsize=8)  # 10,000 periods at most, ~1.5 MB each: ~12 MB per worker at worst
 def _periods(start: datetime, end: datetime, resolution: str) -> tuple[tuple[datetime, datetime, datetime, float], ...]:
     """(period key, clipped start, clipped end, seconds) of each period; dashboards ask for the same ranges again."""
     out, t = [], period_start(start, resolution)
