@@ -33,7 +33,8 @@ class CrlSync:
         self.ca = x509.load_pem_x509_certificate(Path(settings.device_ca_cert).read_bytes())
         self.tls = ssl.create_default_context(cafile=settings.tls_ca)
         self.etag: str | None = None
-        self.reload_pending = True  # installed, not yet signalled; at start too: a previous run may have died between
+        # Installed but not yet signalled. True at start: a previous run may have died between writing and signalling.
+        self.reload_pending = True
         self._fetched: str | None = None  # the ETag of the body being installed; it becomes `etag` once on disk
         self.synced = threading.Event()  # the last poll succeeded (readiness)
 

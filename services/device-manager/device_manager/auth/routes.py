@@ -52,7 +52,7 @@ def refresh():
     user = services().users.active(get_jwt_identity())
     if user is None:
         raise Unauthorized("User no longer exists or is disabled", code="invalid_token")
-    if get_jwt().get("pwv", 0) != user["password_version"]:  # changed since the blocklist check: not this password's
+    if tokens.password_version(get_jwt()) != user["password_version"]:  # changed since the blocklist check
         raise Unauthorized("Token has been revoked", code="token_revoked")
     return tokens.issue(user, refresh=False, fresh=False)
 

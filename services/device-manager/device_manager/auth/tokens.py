@@ -29,8 +29,9 @@ def issue(user: dict[str, Any], *, refresh: bool = True, fresh: bool = True,
     return body
 
 
-def _version(claim: Any) -> int:
+def password_version(payload: dict[str, Any]) -> int:
     """The token's password version (tokens from before the claim existed: 0; a forged non-integer: never current)."""
+    claim = payload.get("pwv", 0)
     return claim if isinstance(claim, int) and not isinstance(claim, bool) else -1
 
 
@@ -45,7 +46,7 @@ def register(jwt: JWTManager) -> None:
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload):
         return not services().users.token_usable(payload["jti"], str(payload.get("sub")), payload.get("role"),
-                                                 _version(payload.get("pwv", 0)))
+                                                 password_version(payload))
 
     @jwt.unauthorized_loader
     def _missing(reason):

@@ -70,6 +70,6 @@ class PostgresCredentials:
 
     def revocations(self) -> list[Revocation]:
         """Every revoked certificate."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT serial, revoked_at FROM revoked_certificates ORDER BY serial")
             return [Revocation(int(s), t) for s, t in cur.fetchall()]
